@@ -1,0 +1,238 @@
+"""The ``msc-nlp`` command: a thin layer that parses options and calls library functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from msc_nlp.errors import MscNlpError
+
+log = logging.getLogger("msc_nlp")
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = PACKAGE_ROOT / "models" / "msc-ner"
+DEFAULT_ANNOTATIONS = Path("annotations")
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_NOTHING_TRUSTWORTHY = 0, 1, 2
+
+
+def default_model() -> Path:
+    """The model used when ``--model`` is not given: ``$MSC_NLP_MODEL`` or the shipped ``models/msc-ner``."""
+    return Path(os.environ.get("MSC_NLP_MODEL", DEFAULT_MODEL))
+
+
+def _annotations(args: argparse.Namespace) -> int:
+    from msc_nlp import corpus
+
+    root = Path(args.root)
+    if args.action == "build":
+        for path in corpus.build(root):
+            print(f"wrote {path}")
+        return EXIT_OK
+    if args.action == "split":
+        documents = corpus.load_corpus(root)
+        existing = {}
+        for split in corpus.SPLITS:
+            if (root / "splits" / f"{split}.txt").exists():
+                existing[split] = set(corpus.read_split(root, split))
+        splits = corpus.assign_splits(documents, existing)
+        corpus.write_splits(root, splits)
+        print(", ".join(f"{split}: {len(ids)}" for split, ids in splits.items()))
+        return EXIT_OK
+    if args.action == "stats":
+        print(json.dumps(corpus.statistics(root), indent=2, sort_keys=True))
+        return EXIT_OK
+    report = corpus.check(root, [Path(p) for p in args.paths] or None)
+    for error in report.errors:
+        print(f"ERROR {error}")
+    for kind, messages in report.warnings.items():
+        if args.verbose:
+            for message in messages:
+                print(f"WARN  {kind}: {message}")
+        print(f"warnings {kind}: {len(messages)}")
+    print(f"{report.documents} documents, {len(report.errors)} errors")
+    return EXIT_OK if report.ok else EXIT_SOME_FAILED
+
+
+def _train(args: argparse.Namespace) -> int:
+    from msc_nlp.config import TrainConfig
+    from msc_nlp.train import train
+
+    config = TrainConfig.load(args.config, args.overrides)
+    result = train(config, progress=not args.quiet)
+    print(json.dumps({"output_dir": result.output_dir, "best_epoch": result.best_epoch,
+                      "dev_strict_micro_f1": result.dev_f1, "seconds": round(result.seconds, 1)}, indent=2))
+    return EXIT_OK
+
+
+def _load_gold(args: argparse.Namespace):
+    from msc_nlp import corpus
+
+    if args.data:
+        return [doc for path in args.data for doc in corpus.load_corpus(Path(path))]
+    return corpus.load_split(Path(args.corpus), args.split)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from msc_nlp.evaluate import evaluate, markdown_report
+
+    gold = _load_gold(args)
+    if args.predictions:
+        predictions = _predictions_from_file(Path(args.predictions), gold)
+        name = args.predictions
+    else:
+        from msc_nlp.predict import Tagger
+
+        model_dir = Path(args.model) if args.model else default_model()
+        tagger = Tagger.load(model_dir, num_threads=args.threads)
+        predictions = tagger.predict([doc.text for doc in gold])
+        name = str(model_dir)
+    result = evaluate(gold, predictions, resamples=args.resamples)
+    result["system"] = name
+    _write_reports(result, args.out, args.markdown, f"Evaluation of {name}")
+    return EXIT_OK
+
+
+def _predictions_from_file(path: Path, gold) -> list:
+    """Spans per gold document from a tagging output file (matched by id; texts must agree)."""
+    from msc_nlp.document import Span
+    from msc_nlp.jsonl import iter_jsonl
+
+    found = {}
+    for number, record in iter_jsonl(path):
+        entities = record.get("entities", record.get("spans", []))
+        found[str(record.get("id"))] = (number, record.get("text"),
+                                        [Span(int(e["start"]), int(e["end"]), e["label"]) for e in entities])
+    predictions = []
+    for doc in gold:
+        if doc.id not in found:
+            raise MscNlpError(f"{path}: no prediction for document {doc.id}")
+        number, text, spans = found[doc.id]
+        if text is not None and text != doc.text:
+            raise MscNlpError(f"{path}: line {number}: text of {doc.id} differs from the gold text; "
+                              "offsets cannot be compared")
+        predictions.append(spans)
+    return predictions
+
+
+def _write_reports(result: dict, out: str | None, markdown: str | None, title: str) -> None:
+    from msc_nlp.evaluate import markdown_report
+
+    summary = {mode: {"micro_f1": result[mode]["micro"]["f1"], "macro_f1": result[mode]["macro"]["f1"],
+                      **{label: row["f1"] for label, row in result[mode]["per_type"].items()}}
+               for mode in ("strict", "lenient")}
+    print(json.dumps(summary, indent=2))
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if markdown:
+        Path(markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(markdown).write_text(markdown_report(result, title), encoding="utf-8")
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    from msc_nlp import baselines, corpus
+    from msc_nlp.evaluate import evaluate
+
+    root = Path(args.corpus)
+    train_docs = corpus.load_split(root, "train")
+    gold = corpus.load_split(root, args.split)
+    tagger = baselines.build(args.name, train_docs)
+    predictions = tagger.predict([doc.text for doc in gold])
+    result = evaluate(gold, predictions, resamples=args.resamples)
+    result["system"] = f"baseline:{args.name}"
+    _write_reports(result, args.out, args.markdown, f"Baseline {args.name} on {args.split}")
+    return EXIT_OK
+
+
+def _tag(args: argparse.Namespace) -> int:
+    from msc_nlp.inputs import iter_records
+    from msc_nlp.predict import Tagger
+    from msc_nlp.tagging import tag_records
+
+    model_dir = Path(args.model) if args.model else default_model()
+    tagger = Tagger.load(model_dir, num_threads=args.threads, batch_size=args.batch_size)
+    records = iter_records([Path(p) for p in args.inputs], args.format)
+    summary = tag_records(records, tagger, Path(args.output), progress=not args.quiet)
+    skipped = ", ".join(f"{k} {v}" for k, v in sorted(summary.skipped.items())) or "0"
+    print(f"{summary.total} records: {summary.ok} ok, {summary.errors} errors, skipped {skipped} -> {args.output}",
+          file=sys.stderr)
+    if summary.errors:
+        return EXIT_SOME_FAILED if summary.ok else EXIT_NOTHING_TRUSTWORTHY
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``msc-nlp`` and its subcommands."""
+    parser = argparse.ArgumentParser(prog="msc-nlp", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    annotations = commands.add_parser("annotations", help="build, split, check and count the corpus")
+    annotations.add_argument("action", choices=["check", "build", "split", "stats"])
+    annotations.add_argument("paths", nargs="*", help="JSONL files to check (default: the whole corpus)")
+    annotations.add_argument("--root", default=str(DEFAULT_ANNOTATIONS), help="annotations folder")
+    annotations.add_argument("--verbose", action="store_true", help="print every warning")
+    annotations.set_defaults(handler=_annotations)
+
+    train = commands.add_parser("train", help="fine-tune a token classifier")
+    train.add_argument("--config", help="TOML file of training options")
+    train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="option overrides, e.g. epochs=3")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("evaluate", help="score a model or a predictions file against gold")
+    source = evaluate.add_mutually_exclusive_group()
+    source.add_argument("--model", help="model folder (default: the shipped model)")
+    source.add_argument("--predictions", help="tagging output JSONL to score instead of running a model")
+    evaluate.add_argument("--data", nargs="*", help="gold JSONL files (default: --split of --corpus)")
+    evaluate.add_argument("--corpus", default=str(DEFAULT_ANNOTATIONS))
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--out", help="JSON report path")
+    evaluate.add_argument("--markdown", help="Markdown report path")
+    evaluate.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for 95%% CIs")
+    evaluate.add_argument("--threads", type=int, default=0)
+    evaluate.set_defaults(handler=_evaluate)
+
+    baseline = commands.add_parser("baseline", help="train a baseline on the train split and score it")
+    baseline.add_argument("name", choices=["dictionary", "crf"])
+    baseline.add_argument("--corpus", default=str(DEFAULT_ANNOTATIONS))
+    baseline.add_argument("--split", default="test")
+    baseline.add_argument("--out")
+    baseline.add_argument("--markdown")
+    baseline.add_argument("--resamples", type=int, default=1000)
+    baseline.set_defaults(handler=_baseline)
+
+    tag = commands.add_parser("tag", help="tag abstracts (JSONL, text, PubMed XML, MEDLINE)")
+    tag.add_argument("inputs", nargs="+", help="input files or folders")
+    tag.add_argument("-o", "--output", required=True, help="output JSONL")
+    tag.add_argument("--model", help="model folder (default: $MSC_NLP_MODEL or the shipped models/msc-ner)")
+    tag.add_argument("--format", default="auto", choices=["auto", "jsonl", "text", "pubmed", "medline"])
+    tag.add_argument("--batch-size", type=int, default=8)
+    tag.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores available)")
+    tag.add_argument("--quiet", action="store_true", help="no progress bar")
+    tag.set_defaults(handler=_tag)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``msc-nlp``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.handler(args)
+    except MscNlpError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_NOTHING_TRUSTWORTHY
+    except FileNotFoundError as error:
+        print(f"error: {error.filename}: no such file or folder", file=sys.stderr)
+        return EXIT_NOTHING_TRUSTWORTHY
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""Line-oriented JSON reading and atomic writing."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from msc_nlp.errors import InputError
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, record)`` for each non-blank line of a JSONL file.
+
+    Raises:
+        InputError: naming the file and line of the first line that is not a JSON object.
+    """
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise InputError(str(path), f"line {number}", f"not valid JSON ({error.msg} at column {error.colno})") from None
+            if not isinstance(record, dict):
+                raise InputError(str(path), f"line {number}", "each line must be a JSON object")
+            yield number, record
+
+
+def dumps(record: dict[str, Any]) -> str:
+    """Serialise one record as a single JSON line (UTF-8 kept, key order kept)."""
+    return json.dumps(record, ensure_ascii=False, separators=(", ", ": "))
+
+
+def write_atomic(path: str | Path, lines: Iterable[str]) -> None:
+    """Write lines to ``path`` through a temporary file in the same folder, then rename.
+
+    The file appears whole or not at all.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
+                                         suffix=".tmp", delete=False)
+    try:
+        with handle:
+            for line in lines:
+                handle.write(line)
+                handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise

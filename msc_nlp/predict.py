@@ -1,0 +1,114 @@
+"""Tagging texts with a trained model: length-sorted batches of windows, merged by token.
+
+Offsets in the returned spans are code points into the given text, end exclusive.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from msc_nlp.document import Span
+from msc_nlp.preprocess import context_weight, decode, encode, make_windows
+
+log = logging.getLogger(__name__)
+
+
+def configure_threads(num_threads: int | None = None) -> int:
+    """Set torch's intra-op threads (default: the cores this process may use) and return the number."""
+    import torch
+
+    if not num_threads:
+        num_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(num_threads)
+    return num_threads
+
+
+class Tagger:
+    """A token-classification model ready to tag texts.
+
+    Args:
+        tokenizer: fast tokenizer of the model.
+        model: token-classification model (eval mode is set here).
+        batch_size: windows per forward pass (2-8 is fastest on CPU for abstracts).
+        max_length: window size in word-pieces, special tokens included (at most the model's 512).
+        stride: word-pieces shared by consecutive windows of a long document.
+        model_id: identifier written into output records.
+    """
+
+    def __init__(self, tokenizer, model, batch_size: int = 8, max_length: int = 512, stride: int = 128,
+                 model_id: str = "unsaved") -> None:
+        limit = getattr(model.config, "max_position_embeddings", max_length)
+        if max_length > limit:
+            raise ValueError(f"max_length {max_length} exceeds the model's {limit} positions")
+        self.tokenizer, self.model = tokenizer, model
+        self.batch_size, self.max_length, self.stride = batch_size, max_length, stride
+        self.model_id = model_id
+        self.id2label = {int(k): v for k, v in model.config.id2label.items()}
+
+    @classmethod
+    def load(cls, directory: str | Path, num_threads: int | None = None, **options) -> "Tagger":
+        """Load a saved model folder (see ``msc_nlp.model.load_model``)."""
+        from msc_nlp.model import load_model, model_id
+
+        configure_threads(num_threads)
+        tokenizer, model = load_model(directory)
+        return cls(tokenizer, model, model_id=model_id(directory), **options)
+
+    def predict(self, texts: list[str]) -> list[list[Span]]:
+        """Tag texts; returns spans per text (code-point offsets, end exclusive)."""
+        import torch
+
+        if not texts:
+            return []
+        encoded = encode(self.tokenizer, texts)
+        windows = make_windows(self.tokenizer, encoded, self.max_length, self.stride)
+        num_labels = len(self.id2label)
+        logits = [np.zeros((len(e.input_ids), num_labels), dtype=np.float32) for e in encoded]
+        best = [np.full(len(e.input_ids), -1, dtype=np.int64) for e in encoded]
+        order = sorted(range(len(windows)), key=lambda i: (len(windows[i].input_ids), i))
+        self.model.eval()
+        pad = self.tokenizer.pad_token_id
+        with torch.inference_mode():
+            for first in range(0, len(order), self.batch_size):
+                batch = [windows[i] for i in order[first : first + self.batch_size]]
+                width = max(len(w.input_ids) for w in batch)
+                ids = torch.full((len(batch), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for row, window in enumerate(batch):
+                    ids[row, : len(window.input_ids)] = torch.tensor(window.input_ids)
+                    mask[row, : len(window.input_ids)] = 1
+                output = self.model(input_ids=ids, attention_mask=mask).logits.float().numpy()
+                for row, window in enumerate(batch):
+                    n = len(encoded[window.doc_index].input_ids)
+                    for offset, position in enumerate(range(window.token_start, window.token_end)):
+                        weight = context_weight(position, window.token_start, window.token_end, n)
+                        if weight > best[window.doc_index][position]:
+                            best[window.doc_index][position] = weight
+                            logits[window.doc_index][position] = output[row, offset + 1]
+        results = []
+        for item, doc_logits in zip(encoded, logits):
+            if not len(item.input_ids):
+                results.append([])
+                continue
+            shifted = doc_logits - doc_logits.max(axis=1, keepdims=True)
+            probabilities = np.exp(shifted)
+            probabilities /= probabilities.sum(axis=1, keepdims=True)
+            tags = probabilities.argmax(axis=1)
+            results.append(decode(item, tags.tolist(), probabilities.max(axis=1).tolist(), self.id2label))
+        return results
+
+    def predict_stream(self, texts: Iterable[str], buffer_size: int = 256) -> Iterator[list[Span]]:
+        """Tag a stream of texts in bounded buffers (each buffer is length-sorted inside)."""
+        buffer: list[str] = []
+        for text in texts:
+            buffer.append(text)
+            if len(buffer) >= buffer_size:
+                yield from self.predict(buffer)
+                buffer = []
+        if buffer:
+            yield from self.predict(buffer)
