@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from msc_nlp.errors import InputError
+from msc_nlp.pubmed import iter_medline, iter_pubmed, open_maybe_gzip
 from msc_nlp.readers import Record, read_jsonl_records, read_text_record
 
-FORMATS = ("jsonl", "text")
+FORMATS = ("jsonl", "text", "pubmed", "medline")
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
@@ -25,19 +26,36 @@ def expand_paths(paths: list[Path]) -> list[Path]:
 
 
 def detect_format(path: Path) -> str:
-    """Guess a file's format from its first bytes: ``jsonl`` when it starts with ``{``, else ``text``."""
-    with open(path, "rb") as handle:
+    """Guess a file's format from its first bytes (gzip is looked through).
+
+    ``pubmed`` for XML whose root is ``PubmedArticleSet`` (or any XML declaration), ``medline``
+    when the first field is ``PMID-``, ``jsonl`` when it starts with ``{``, else ``text``.
+    """
+    with open_maybe_gzip(path) as handle:
         head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"<?xml") or head.startswith(b"<!DOCTYPE PubmedArticleSet") or head.startswith(b"<Pubmed"):
+        return "pubmed"
+    if head.startswith(b"PMID-"):
+        return "medline"
     return "jsonl" if head.startswith(b"{") else "text"
 
 
 def iter_records(paths: list[Path], fmt: str = "auto") -> Iterator[Record]:
-    """Records from every input, file by file in the order given (folders sorted)."""
+    """Records from every input: other formats file by file in the order given (folders sorted),
+    then all PubMed XML files together, in sorted name order, so that repeated and deleted PMIDs
+    resolve the same way whatever order the files were given in."""
+    pubmed_files = []
     for path in expand_paths(paths):
         kind = detect_format(path) if fmt == "auto" else fmt
-        if kind == "jsonl":
+        if kind == "pubmed":
+            pubmed_files.append(path)
+        elif kind == "medline":
+            yield from iter_medline(path)
+        elif kind == "jsonl":
             yield from read_jsonl_records(path)
         elif kind == "text":
             yield from read_text_record(path)
         else:
             raise InputError(str(path), "format", f"unknown format {kind!r}; use one of {', '.join(FORMATS)}")
+    if pubmed_files:
+        yield from iter_pubmed(pubmed_files)
