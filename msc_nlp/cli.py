@@ -157,13 +157,34 @@ def _tag(args: argparse.Namespace) -> int:
     model_dir = Path(args.model) if args.model else default_model()
     tagger = Tagger.load(model_dir, num_threads=args.threads, batch_size=args.batch_size)
     records = iter_records([Path(p) for p in args.inputs], args.format)
-    summary = tag_records(records, tagger, Path(args.output), progress=not args.quiet)
-    skipped = ", ".join(f"{k} {v}" for k, v in sorted(summary.skipped.items())) or "0"
-    print(f"{summary.total} records: {summary.ok} ok, {summary.errors} errors, skipped {skipped} -> {args.output}",
-          file=sys.stderr)
+    summary = tag_records(records, tagger, Path(args.output), progress=not args.quiet, resume=args.resume,
+                          buffer_size=args.buffer_size)
+    _write_extra_outputs(args)
+    skipped = sum(summary.skipped.values())
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary.skipped.items()))
+    print(f"{summary.total} records: {summary.ok} ok, {summary.errors} errors, {skipped} skipped"
+          + (f" ({reasons})" if reasons else "") + (f"; {summary.resumed} taken from the interrupted run" if summary.resumed else "")
+          + f" -> {args.output}", file=sys.stderr)
+    if not summary.balanced:
+        print("error: record counts do not add up; the output cannot be trusted", file=sys.stderr)
+        return EXIT_NOTHING_TRUSTWORTHY
     if summary.errors:
         return EXIT_SOME_FAILED if summary.ok else EXIT_NOTHING_TRUSTWORTHY
     return EXIT_OK
+
+
+def _write_extra_outputs(args: argparse.Namespace) -> None:
+    from msc_nlp import writers
+
+    if not (args.csv or args.brat or args.html):
+        return
+    records = writers.read_output(Path(args.output))
+    if args.csv:
+        writers.write_csv(records, Path(args.csv))
+    if args.brat:
+        writers.write_brat(records, Path(args.brat))
+    if args.html:
+        writers.write_html(records, Path(args.html))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -207,13 +228,21 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--resamples", type=int, default=1000)
     baseline.set_defaults(handler=_baseline)
 
-    tag = commands.add_parser("tag", help="tag abstracts (JSONL, text, PubMed XML, MEDLINE)")
+    tag = commands.add_parser(
+        "tag", help="tag abstracts (JSONL, text, PubMed XML, MEDLINE)",
+        description="Exit codes: 0 all records ok or skipped with a reason; 1 some records failed "
+                    "(outputs written, see errors.jsonl); 2 nothing trustworthy written.")
     tag.add_argument("inputs", nargs="+", help="input files or folders")
     tag.add_argument("-o", "--output", required=True, help="output JSONL")
     tag.add_argument("--model", help="model folder (default: $MSC_NLP_MODEL or the shipped models/msc-ner)")
     tag.add_argument("--format", default="auto", choices=["auto", "jsonl", "text", "pubmed", "medline"])
     tag.add_argument("--batch-size", type=int, default=8)
     tag.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores available)")
+    tag.add_argument("--buffer-size", type=int, default=256, help="records per length-sorted buffer")
+    tag.add_argument("--resume", action="store_true", help="continue an interrupted run from OUTPUT.partial")
+    tag.add_argument("--csv", help="also write one CSV row per entity to this file")
+    tag.add_argument("--brat", help="also write BRAT standoff (.txt/.ann pairs) into this folder")
+    tag.add_argument("--html", help="also write an HTML report with highlighted entities and charts")
     tag.add_argument("--quiet", action="store_true", help="no progress bar")
     tag.set_defaults(handler=_tag)
     return parser
