@@ -245,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("--html", help="also write an HTML report with highlighted entities and charts")
     tag.add_argument("--quiet", action="store_true", help="no progress bar")
     tag.set_defaults(handler=_tag)
+    __import__("msc_nlp.fetch").fetch.add_parser(commands)
     return parser
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from msc_nlp.document import Span
-from msc_nlp.preprocess import context_weight, decode, encode, make_windows
+from msc_nlp.preprocess import context_weight, decode, encode, make_windows, special_ids
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,48 @@ def configure_threads(num_threads: int | None = None) -> int:
         num_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     torch.set_num_threads(num_threads)
     return num_threads
+
+
+def merge_and_decode(tokenizer, texts: list[str], forward, batch_size: int, max_length: int, stride: int,
+                     id2label: dict[int, str]) -> list[list[Span]]:
+    """Encode texts, run windows through ``forward`` in length-sorted batches, merge, decode.
+
+    Shared by the torch and ONNX Runtime taggers so both tag identically up to the logits.
+    """
+    encoded = encode(tokenizer, texts)
+    windows = make_windows(tokenizer, encoded, max_length, stride)
+    _, _, pad = special_ids(tokenizer)
+    num_labels = len(id2label)
+    logits = [np.zeros((len(e.input_ids), num_labels), dtype=np.float32) for e in encoded]
+    best = [np.full(len(e.input_ids), -1, dtype=np.int64) for e in encoded]
+    order = sorted(range(len(windows)), key=lambda i: (len(windows[i].input_ids), i))
+    for first in range(0, len(order), batch_size):
+        batch = [windows[i] for i in order[first : first + batch_size]]
+        width = max(len(w.input_ids) for w in batch)
+        ids = np.full((len(batch), width), pad, dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for row, window in enumerate(batch):
+            ids[row, : len(window.input_ids)] = window.input_ids
+            mask[row, : len(window.input_ids)] = 1
+        output = forward(ids, mask)
+        for row, window in enumerate(batch):
+            n = len(encoded[window.doc_index].input_ids)
+            for offset, position in enumerate(range(window.token_start, window.token_end)):
+                weight = context_weight(position, window.token_start, window.token_end, n)
+                if weight > best[window.doc_index][position]:
+                    best[window.doc_index][position] = weight
+                    logits[window.doc_index][position] = output[row, offset + 1]
+    results = []
+    for item, doc_logits in zip(encoded, logits):
+        if not len(item.input_ids):
+            results.append([])
+            continue
+        shifted = doc_logits - doc_logits.max(axis=1, keepdims=True)
+        probabilities = np.exp(shifted)
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        tags = probabilities.argmax(axis=1)
+        results.append(decode(item, tags.tolist(), probabilities.max(axis=1).tolist(), id2label))
+    return results
 
 
 class Tagger:
@@ -59,48 +101,22 @@ class Tagger:
         tokenizer, model = load_model(directory)
         return cls(tokenizer, model, model_id=model_id(directory), **options)
 
-    def predict(self, texts: list[str]) -> list[list[Span]]:
-        """Tag texts; returns spans per text (code-point offsets, end exclusive)."""
+    def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Logits ``(batch, length, labels)`` for padded int64 ``ids`` and ``mask``."""
         import torch
 
+        with torch.inference_mode():
+            output = self.model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+        return output.logits.float().numpy()
+
+    def predict(self, texts: list[str]) -> list[list[Span]]:
+        """Tag texts; returns spans per text (code-point offsets, end exclusive)."""
         if not texts:
             return []
-        encoded = encode(self.tokenizer, texts)
-        windows = make_windows(self.tokenizer, encoded, self.max_length, self.stride)
-        num_labels = len(self.id2label)
-        logits = [np.zeros((len(e.input_ids), num_labels), dtype=np.float32) for e in encoded]
-        best = [np.full(len(e.input_ids), -1, dtype=np.int64) for e in encoded]
-        order = sorted(range(len(windows)), key=lambda i: (len(windows[i].input_ids), i))
-        self.model.eval()
-        pad = self.tokenizer.pad_token_id
-        with torch.inference_mode():
-            for first in range(0, len(order), self.batch_size):
-                batch = [windows[i] for i in order[first : first + self.batch_size]]
-                width = max(len(w.input_ids) for w in batch)
-                ids = torch.full((len(batch), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for row, window in enumerate(batch):
-                    ids[row, : len(window.input_ids)] = torch.tensor(window.input_ids)
-                    mask[row, : len(window.input_ids)] = 1
-                output = self.model(input_ids=ids, attention_mask=mask).logits.float().numpy()
-                for row, window in enumerate(batch):
-                    n = len(encoded[window.doc_index].input_ids)
-                    for offset, position in enumerate(range(window.token_start, window.token_end)):
-                        weight = context_weight(position, window.token_start, window.token_end, n)
-                        if weight > best[window.doc_index][position]:
-                            best[window.doc_index][position] = weight
-                            logits[window.doc_index][position] = output[row, offset + 1]
-        results = []
-        for item, doc_logits in zip(encoded, logits):
-            if not len(item.input_ids):
-                results.append([])
-                continue
-            shifted = doc_logits - doc_logits.max(axis=1, keepdims=True)
-            probabilities = np.exp(shifted)
-            probabilities /= probabilities.sum(axis=1, keepdims=True)
-            tags = probabilities.argmax(axis=1)
-            results.append(decode(item, tags.tolist(), probabilities.max(axis=1).tolist(), self.id2label))
-        return results
+        if hasattr(self.model, "eval"):
+            self.model.eval()
+        return merge_and_decode(self.tokenizer, texts, self.forward, self.batch_size, self.max_length,
+                                self.stride, self.id2label)
 
     def predict_stream(self, texts: Iterable[str], buffer_size: int = 256) -> Iterator[list[Span]]:
         """Tag a stream of texts in bounded buffers (each buffer is length-sorted inside)."""

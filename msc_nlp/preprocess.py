@@ -59,26 +59,49 @@ class Window:
     labels: list[int] | None = None
 
 
+def backend(tokenizer):
+    """The ``tokenizers.Tokenizer`` behind a tokenizer, with truncation and padding switched off.
+
+    Accepts a transformers fast tokenizer or a ``tokenizers.Tokenizer`` (the ONNX path loads the
+    latter alone, without transformers). Saved ``tokenizer.json`` files may carry a truncation
+    length (all-MiniLM-L6-v2's says 128); msc_nlp never truncates, it cuts windows itself.
+    """
+    inner = getattr(tokenizer, "backend_tokenizer", tokenizer)
+    if not hasattr(inner, "encode_batch"):
+        raise TypeError("msc_nlp needs a fast tokenizer (tokenizer.json) for character offsets")
+    if inner.truncation is not None:
+        inner.no_truncation()
+    if inner.padding is not None:
+        inner.no_padding()
+    return inner
+
+
+def special_ids(tokenizer) -> tuple[int, int, int]:
+    """Ids of ``[CLS]``, ``[SEP]`` and ``[PAD]`` for either kind of tokenizer."""
+    inner = backend(tokenizer)
+    ids = tuple(inner.token_to_id(token) for token in ("[CLS]", "[SEP]", "[PAD]"))
+    if None in ids:
+        raise ValueError("the tokenizer has no [CLS], [SEP] or [PAD] token; msc_nlp needs a BERT-style vocabulary")
+    return ids  # type: ignore[return-value]
+
+
 def encode(tokenizer, texts: list[str], spans: list[list[Span]] | None = None) -> list[Encoded]:
     """Tokenise whole documents and, when spans are given, derive BIO labels per word-piece.
 
     Args:
-        tokenizer: a Hugging Face *fast* tokenizer (offsets are required).
+        tokenizer: a transformers fast tokenizer or a ``tokenizers.Tokenizer``.
         texts: document texts.
         spans: gold spans per document (code-point offsets, end exclusive), or None.
 
     Returns:
-        One ``Encoded`` per text, in order.
+        One ``Encoded`` per text, in order; offsets are code points into each text.
     """
-    if not getattr(tokenizer, "is_fast", False):
-        raise TypeError("msc_nlp needs a fast tokenizer (tokenizer.json) for character offsets")
-    batch = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True,
-                      return_attention_mask=False, return_token_type_ids=False, verbose=False)
+    encodings = backend(tokenizer).encode_batch(list(texts), add_special_tokens=False)
     encoded = []
-    for index in range(len(texts)):
-        offsets = [tuple(pair) for pair in batch["offset_mapping"][index]]
-        word_ids = batch.word_ids(index)
-        item = Encoded(list(batch["input_ids"][index]), offsets, [w if w is not None else -1 for w in word_ids])
+    for index, encoding in enumerate(encodings):
+        offsets = [tuple(pair) for pair in encoding.offsets]
+        word_ids = [w if w is not None else -1 for w in encoding.word_ids]
+        item = Encoded(list(encoding.ids), offsets, word_ids)
         if spans is not None:
             item.labels, item.misaligned = _bio_labels(offsets, spans[index])
         encoded.append(item)
@@ -139,7 +162,7 @@ def make_windows(tokenizer, encoded: list[Encoded], max_length: int, stride: int
 
     An empty document yields no window (it has nothing to tag).
     """
-    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    cls, sep, _ = special_ids(tokenizer)
     windows = []
     for doc_index, item in enumerate(encoded):
         for start, end in window_bounds(len(item.input_ids), max_length, stride):
