@@ -43,6 +43,14 @@ def _annotations(args: argparse.Namespace) -> int:
         corpus.write_splits(root, splits)
         print(", ".join(f"{split}: {len(ids)}" for split, ids in splits.items()))
         return EXIT_OK
+    if args.action == "agreement":
+        from msc_nlp.markup import read_marked_file
+
+        first = corpus.load_corpus(root)
+        second = [corpus.document_from_marked(m) for path in args.paths for m in read_marked_file(Path(path))]
+        result = corpus.agreement(first, second, resamples=1000)
+        _write_reports(result, args.out, args.markdown, "Inter-annotator agreement")
+        return EXIT_OK
     if args.action == "stats":
         print(json.dumps(corpus.statistics(root), indent=2, sort_keys=True))
         return EXIT_OK
@@ -194,8 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     annotations = commands.add_parser("annotations", help="build, split, check and count the corpus")
-    annotations.add_argument("action", choices=["check", "build", "split", "stats"])
-    annotations.add_argument("paths", nargs="*", help="JSONL files to check (default: the whole corpus)")
+    annotations.add_argument("action", choices=["check", "build", "split", "stats", "agreement"])
+    annotations.add_argument("paths", nargs="*", help="check: JSONL files (default: the whole corpus); "
+                             "agreement: second-pass markup files")
+    annotations.add_argument("--out", help="agreement: JSON report path")
+    annotations.add_argument("--markdown", help="agreement: Markdown report path")
     annotations.add_argument("--root", default=str(DEFAULT_ANNOTATIONS), help="annotations folder")
     annotations.add_argument("--verbose", action="store_true", help="print every warning")
     annotations.set_defaults(handler=_annotations)

@@ -353,3 +353,33 @@ def statistics(root: Path) -> dict:
             for span in doc.spans:
                 row[span.label] += 1
     return {key: dict(value) for key, value in table.items()}
+
+
+def agreement(first: list[Document], second: list[Document], resamples: int = 1000) -> dict:
+    """Inter-annotator agreement of two passes over the same documents.
+
+    The first pass is scored as reference and the second as prediction (strict F1 is symmetric;
+    lenient F1 nearly so). Documents are matched by id; a document whose text was edited after the
+    second pass was made cannot be compared by offsets and is listed in ``text_changed``.
+
+    Returns:
+        ``evaluate.evaluate``'s result plus ``documents_compared`` and ``text_changed``.
+
+    Raises:
+        ValueError: when a document of the second pass is missing from the first.
+    """
+    from msc_nlp.evaluate import evaluate
+
+    by_id = {doc.id: doc for doc in first}
+    pairs, changed = [], []
+    for doc in second:
+        if doc.id not in by_id:
+            raise ValueError(f"document {doc.id} of the second pass is not in the first")
+        if by_id[doc.id].text != doc.text:
+            changed.append(doc.id)
+            continue
+        pairs.append((by_id[doc.id], doc.spans))
+    result = evaluate([p[0] for p in pairs], [p[1] for p in pairs], resamples=resamples)
+    result["documents_compared"] = len(pairs)
+    result["text_changed"] = changed
+    return result

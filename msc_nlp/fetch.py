@@ -352,7 +352,7 @@ class EutilsClient:
             if attempt == attempts:
                 raise FetchError(
                     f"{what}: gave up after {attempts} attempt{'s' if attempts > 1 else ''} "
-                    f"({self.config.retries} retries) to {utility}.fcgi at {self.base_url}; last failure: "
+                    f"(--retries {self.config.retries}) to {utility}.fcgi at {self.base_url}; last failure: "
                     f"{problem}. NCBI may be overloaded or unreachable: try again later, raise --retries, "
                     "or check the network and --base-url") from None
             delay = self.config.backoff(attempt)
@@ -554,6 +554,7 @@ def fetch_query(query: str, output: str | Path, config: FetchConfig,
         FetchError: a request failed for good; nothing is written.
     """
     client = client or EutilsClient(config)
+    requests_before = client.requests
     history, warnings = client.esearch(query)
     for warning in warnings:
         log.warning("ESearch: %s", warning)
@@ -565,6 +566,7 @@ def fetch_query(query: str, output: str | Path, config: FetchConfig,
     total = math.ceil(history.count / config.batch_size)
     batches = _batches(history, config.batch_size, 1, total)
     result, _ = _write(Path(output), iter(batches), client, history.count, warnings)
+    result.requests = client.requests - requests_before
     if result.records < history.count:
         log.warning("%d of %d records matching the query were returned (records removed since the search?)",
                     result.records, history.count)
