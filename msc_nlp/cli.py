@@ -52,6 +52,8 @@ def _annotations(args: argparse.Namespace) -> int:
         _write_reports(result, args.out, args.markdown, "Inter-annotator agreement")
         return EXIT_OK
     if args.action == "stats":
+        if args.markdown:
+            Path(args.markdown).write_text(corpus.statistics_markdown(root), encoding="utf-8")
         print(json.dumps(corpus.statistics(root), indent=2, sort_keys=True))
         return EXIT_OK
     report = corpus.check(root, [Path(p) for p in args.paths] or None)
@@ -86,7 +88,7 @@ def _load_gold(args: argparse.Namespace):
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from msc_nlp.evaluate import evaluate, markdown_report
+    from msc_nlp.evaluate import evaluate
 
     gold = _load_gold(args)
     if args.predictions:
@@ -206,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     annotations.add_argument("paths", nargs="*", help="check: JSONL files (default: the whole corpus); "
                              "agreement: second-pass markup files")
     annotations.add_argument("--out", help="agreement: JSON report path")
-    annotations.add_argument("--markdown", help="agreement: Markdown report path")
+    annotations.add_argument("--markdown", help="agreement, stats: Markdown report path")
     annotations.add_argument("--root", default=str(DEFAULT_ANNOTATIONS), help="annotations folder")
     annotations.add_argument("--verbose", action="store_true", help="print every warning")
     annotations.set_defaults(handler=_annotations)

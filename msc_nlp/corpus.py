@@ -383,3 +383,32 @@ def agreement(first: list[Document], second: list[Document], resamples: int = 10
     result["documents_compared"] = len(pairs)
     result["text_changed"] = changed
     return result
+
+
+QUOTAS = [
+    ("clinical", ("clinical",), 0.40),
+    ("preclinical and in vitro", ("preclinical", "in_vitro"), 0.20),
+    ("reviews, meta-analyses, protocols", ("review", "meta_analysis", "protocol"), 0.10),
+    ("negatives and near-misses", ("negative",), 0.10),
+]
+
+
+def statistics_markdown(root: Path) -> str:
+    """The data card's tables: counts per split and type, and the composition against its quotas."""
+    stats = statistics(root)
+    columns = [key for key in ("train", "dev", "test", "unassigned", "all") if key in stats]
+    lines = ["| | " + " | ".join(columns) + " |", "| --- |" + " --- |" * len(columns)]
+    for row in ("documents", "words", "spans", *ENTITY_TYPES, "structured"):
+        lines.append(f"| {row} | " + " | ".join(str(stats[c].get(row, 0)) for c in columns) + " |")
+    for study_type in STUDY_TYPES:
+        key = f"type:{study_type}"
+        lines.append(f"| {study_type} | " + " | ".join(str(stats[c].get(key, 0)) for c in columns) + " |")
+    total = stats["all"]["documents"]
+    lines += ["", "| quota | documents | share | required | met |", "| --- | --- | --- | --- | --- |"]
+    for name, types, minimum in QUOTAS:
+        count = sum(stats["all"].get(f"type:{t}", 0) for t in types)
+        lines.append(f"| {name} | {count} | {count / total:.1%} | ≥ {minimum:.0%} | {'yes' if count / total >= minimum else 'NO'} |")
+    structured = stats["all"].get("structured", 0)
+    lines.append(f"| structured abstracts | {structured} | {structured / total:.1%} | ≥ 30% | "
+                 f"{'yes' if structured / total >= 0.30 else 'NO'} |")
+    return "\n".join(lines) + "\n"

@@ -36,14 +36,12 @@ import math
 import os
 import re
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import TypeVar
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode, urlsplit
 from urllib.request import Request, urlopen
@@ -51,6 +49,7 @@ from urllib.request import Request, urlopen
 from lxml import etree
 
 from msc_nlp.errors import InputError, MscNlpError
+from msc_nlp.jsonl import atomic_file
 
 log = logging.getLogger(__name__)
 
@@ -627,7 +626,7 @@ def _write(output: Path, batches: Iterator[Batch], client: EutilsClient, hits: i
     """Fetch ``batches`` into ``output`` atomically; the result and the PMIDs written."""
     requests_before = client.requests
     records, count, seen = 0, 0, set()
-    with _atomic_binary(output) as handle:
+    with atomic_file(output, "wb") as handle:
         handle.write(b'<?xml version="1.0" encoding="UTF-8"?>\n<PubmedArticleSet>\n')
         for batch in batches:
             content = client.efetch(batch)
@@ -641,27 +640,6 @@ def _write(output: Path, batches: Iterator[Batch], client: EutilsClient, hits: i
             log.info("%s: %d records", batch.describe(), len(content.pmids))
         handle.write(b"</PubmedArticleSet>\n")
     return FetchResult(output, hits, records, count, client.requests - requests_before, warnings=warnings), seen
-
-
-@contextmanager
-def _atomic_binary(path: Path) -> Iterator[BinaryIO]:
-    """A binary handle on a temporary file in ``path``'s folder, renamed to ``path`` on success.
-
-    The same technique as :func:`msc_nlp.jsonl.write_atomic`, in binary mode so that record bytes
-    are written exactly as received.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-                                         delete=False)
-    try:
-        with handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
 
 
 def _handler(args: argparse.Namespace) -> int:

@@ -6,8 +6,9 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from msc_nlp.errors import InputError
 
@@ -36,23 +37,35 @@ def dumps(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(", ", ": "))
 
 
-def write_atomic(path: str | Path, lines: Iterable[str]) -> None:
-    """Write lines to ``path`` through a temporary file in the same folder, then rename.
+@contextmanager
+def atomic_file(path: str | Path, mode: str = "w") -> Iterator[IO]:
+    """A handle on a temporary file in ``path``'s folder, renamed to ``path`` when the block ends.
 
-    The file appears whole or not at all.
+    The file appears whole or not at all: on an exception the temporary file is removed.
+
+    Args:
+        path: the final file.
+        mode: ``"w"`` (UTF-8 text) or ``"wb"``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
+    encoding = None if "b" in mode else "utf-8"
+    handle = tempfile.NamedTemporaryFile(mode, encoding=encoding, dir=path.parent, prefix=f".{path.name}.",
                                          suffix=".tmp", delete=False)
     try:
         with handle:
-            for line in lines:
-                handle.write(line)
-                handle.write("\n")
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(handle.name, path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: str | Path, lines: Iterable[str]) -> None:
+    """Write lines (each followed by a newline) to ``path`` through ``atomic_file``."""
+    with atomic_file(path) as handle:
+        for line in lines:
+            handle.write(line)
+            handle.write("\n")

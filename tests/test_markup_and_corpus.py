@@ -132,4 +132,23 @@ def test_consistency_warnings_find_unlabelled_occurrence():
             Document("b", text_b, [Span(7, 11, "OUTCOME")])]
     warnings = corpus.consistency_warnings(docs)
     assert any("'MSCs' labelled CELL_TYPE x1, OUTCOME x1" in w for w in warnings["label_conflict"])
-    assert any(w.startswith("b: 'MSCs' at 37") for w in warnings["unlabelled_occurrence"])
+    assert any(w.startswith("b: 'MSCs' at 36") for w in warnings["unlabelled_occurrence"])
+
+
+def test_agreement_scores_two_passes_and_skips_changed_texts():
+    first = [Document("a", "MSCs and LVEF.", [Span(0, 4, "CELL_TYPE"), Span(9, 13, "OUTCOME")]),
+             Document("b", "Doses of 2 million cells.", [Span(9, 24, "DOSE")])]
+    second = [Document("a", "MSCs and LVEF.", [Span(0, 4, "CELL_TYPE")]),
+              Document("b", "Doses of 2 million cells!", [Span(9, 24, "DOSE")])]
+    result = corpus.agreement(first, second, resamples=50)
+    assert result["documents_compared"] == 1 and result["text_changed"] == ["b"]
+    assert result["strict"]["per_type"]["CELL_TYPE"]["f1"] == 1.0
+    assert result["strict"]["per_type"]["OUTCOME"]["f1"] == 0.0
+    with pytest.raises(ValueError, match="not in the first"):
+        corpus.agreement(first, [Document("z", "x", [])])
+
+
+def test_statistics_markdown_reports_quotas():
+    table = corpus.statistics_markdown(ROOT)
+    assert "| documents |" in table and "| negatives and near-misses |" in table
+    assert "NO" not in table
