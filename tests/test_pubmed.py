@@ -80,3 +80,44 @@ def test_medline_records():
     assert [(r.id, r.status) for r in records] == [("90000020", "ok"), ("90000021", "no_abstract")]
     assert records[0].text.startswith("Autologous bone marrow cells in chronic ischaemic heart failure: a pilot study.\n\n")
     assert "10(8) autologous bone marrow" in records[0].text
+
+
+def test_no_external_entity_or_dtd_is_fetched(tmp_path):
+    import http.server
+    import threading
+
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"LEAKED-OVER-HTTP")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("LEAKED-FROM-DISK")
+    port = server.server_address[1]
+    xml = tmp_path / "evil.xml"
+    xml.write_text(f"""<?xml version="1.0"?>
+<!DOCTYPE PubmedArticleSet SYSTEM "http://127.0.0.1:{port}/pubmed.dtd" [
+  <!ENTITY disk SYSTEM "file://{secret}">
+  <!ENTITY web SYSTEM "http://127.0.0.1:{port}/entity">
+]>
+<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID Version="1">1</PMID><Article>
+<ArticleTitle>T &disk; &web;</ArticleTitle><Abstract><AbstractText>A &disk; &web;</AbstractText></Abstract>
+</Article></MedlineCitation></PubmedArticle></PubmedArticleSet>
+""")
+    try:
+        records = list(iter_records([xml]))
+    finally:
+        server.shutdown()
+    assert hits == []
+    assert len(records) == 1
+    assert "LEAKED" not in records[0].text

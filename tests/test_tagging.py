@@ -168,3 +168,12 @@ def test_html_csv_and_brat_outputs(tagger, tmp_path):
     txt = (tmp_path / "brat" / "x_1_.txt").read_text(encoding="utf-8")
     label, start, end = ann.split("\t")[1].split()
     assert txt[int(start) : int(end)] == "MSCs"
+
+
+def test_output_does_not_depend_on_input_order(tagger, tmp_path):
+    records = _records(12) + [Record("long", "word " * 900 + "MSCs by intracoronary infusion.", "mem")]
+    forward, backward = tmp_path / "f.jsonl", tmp_path / "b.jsonl"
+    tag_records(records, tagger, forward, buffer_size=5)
+    tag_records(list(reversed(records)), tagger, backward, buffer_size=5)
+    by_id = {r["id"]: r for r in read_output(forward)}
+    assert by_id == {r["id"]: r for r in read_output(backward)}
