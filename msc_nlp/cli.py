@@ -104,6 +104,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     result = evaluate(gold, predictions, resamples=args.resamples)
     result["system"] = name
     _write_reports(result, args.out, args.markdown, f"Evaluation of {name}")
+    if args.record:
+        if args.predictions or args.data:
+            raise MscNlpError("--record stores figures of a model on a corpus split: use it with --model and --split")
+        from msc_nlp.model import record_metadata
+
+        record_metadata(model_dir, {args.split: {k: result[k] for k in ("documents", "strict", "lenient", "token")}})
     return EXIT_OK
 
 
@@ -230,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--markdown", help="Markdown report path")
     evaluate.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for 95%% CIs")
     evaluate.add_argument("--threads", type=int, default=0)
+    evaluate.add_argument("--record", action="store_true",
+                          help="store the figures in the model's msc_nlp.json under the split's name")
     evaluate.set_defaults(handler=_evaluate)
 
     baseline = commands.add_parser("baseline", help="train a baseline on the train split and score it")

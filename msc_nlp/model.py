@@ -128,6 +128,14 @@ def read_metadata(directory: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
+def record_metadata(directory: str | Path, values: dict[str, Any]) -> None:
+    """Add or replace top-level keys of a model folder's ``msc_nlp.json``."""
+    path = Path(directory) / METADATA_FILE
+    metadata = read_metadata(directory)
+    metadata.update(values)
+    path.write_text(json.dumps(metadata, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def model_id(directory: str | Path) -> str:
     """A short identifier of a model for output records: ``<folder name>@<weights hash prefix>``."""
     import hashlib
