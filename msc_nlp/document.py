@@ -70,6 +70,8 @@ class Document:
                 problems.append(f"span [{span.start}, {span.end}) has label {span.label!r}, "
                                 f"not one of {', '.join(ENTITY_TYPES)}")
             reason = edge_problem(span.text_in(self.text))
+            if reason is None and "\n" in span.text_in(self.text):
+                reason = "crosses a line break (spans stay within the title or one section line)"
             if reason:
                 problems.append(f"span [{span.start}, {span.end}) {span.text_in(self.text)!r}: {reason}")
         for first, second in zip(ordered, ordered[1:]):

@@ -58,7 +58,7 @@ def merge_and_decode(tokenizer, texts: list[str], forward, batch_size: int, max_
                     best[window.doc_index][position] = weight
                     logits[window.doc_index][position] = output[row, offset + 1]
     results = []
-    for item, doc_logits in zip(encoded, logits):
+    for text, item, doc_logits in zip(texts, encoded, logits):
         if not len(item.input_ids):
             results.append([])
             continue
@@ -66,7 +66,7 @@ def merge_and_decode(tokenizer, texts: list[str], forward, batch_size: int, max_
         probabilities = np.exp(shifted)
         probabilities /= probabilities.sum(axis=1, keepdims=True)
         tags = probabilities.argmax(axis=1)
-        results.append(decode(item, tags.tolist(), probabilities.max(axis=1).tolist(), id2label))
+        results.append(decode(item, tags.tolist(), probabilities.max(axis=1).tolist(), id2label, text))
     return results
 
 

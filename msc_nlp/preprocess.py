@@ -184,18 +184,22 @@ def context_weight(position: int, start: int, end: int, length: int) -> int:
     return min(left, right)
 
 
-def decode(encoded: Encoded, tag_ids: list[int], probabilities: list[float], id2label: dict[int, str]) -> list[Span]:
+def decode(encoded: Encoded, tag_ids: list[int], probabilities: list[float], id2label: dict[int, str],
+           text: str | None = None) -> list[Span]:
     """Turn per-word-piece tag predictions into character spans.
 
     Each pre-tokenizer word takes the tag of its first word-piece (so a span never cuts a word);
-    a ``B-`` tag, or an ``I-`` tag of another type, starts a new span. The span's score is the
-    mean probability of the first word-pieces of its words.
+    a ``B-`` tag, or an ``I-`` tag of another type, starts a new span, and so does a line break
+    between two words (spans never cross lines: the title, and each section of a structured
+    abstract, are lines of their own). The span's score is the mean probability of the first
+    word-pieces of its words.
 
     Args:
         encoded: the document's word-pieces and offsets.
         tag_ids: predicted tag id per word-piece.
         probabilities: probability of the predicted tag per word-piece.
         id2label: tag id -> ``O`` / ``B-X`` / ``I-X``.
+        text: the document text (needed to see line breaks; without it spans may cross lines).
 
     Returns:
         Spans sorted by start, code-point offsets into the document text, end exclusive.
@@ -217,7 +221,8 @@ def decode(encoded: Encoded, tag_ids: list[int], probabilities: list[float], id2
             current = None
             continue
         prefix, label = tag.split("-", 1)
-        if current is not None and (prefix == "B" or current[0] != label):
+        crosses_line = current is not None and text is not None and "\n" in text[current[2] : start]
+        if current is not None and (prefix == "B" or current[0] != label or crosses_line):
             spans.append(_close(current))
             current = None
         if current is None:

@@ -106,3 +106,11 @@ def test_long_document_entity_in_last_sentence_found(tokenizer):
 def test_tagger_handles_empty_and_whitespace_texts(tokenizer):
     tagger = Tagger(tokenizer, KeywordModel(tokenizer.convert_tokens_to_ids("msc")))
     assert tagger.predict(["", " \n\t ", "MSCs"])[:2] == [[], []]
+
+
+def test_decode_never_lets_a_span_cross_a_line_break(tokenizer):
+    text = "Heart failure and death\n\nSoluble ST2 was measured."
+    (item,) = encode(tokenizer, [text])
+    tags = [LABEL2ID["B-OUTCOME"]] + [LABEL2ID["I-OUTCOME"]] * (len(item.input_ids) - 1)
+    spans = decode(item, tags, [1.0] * len(tags), ID2LABEL, text)
+    assert [text[s.start : s.end] for s in spans] == ["Heart failure and death", "Soluble ST2 was measured."]
