@@ -18,7 +18,7 @@ class TrainConfig:
         base_model: ``minilm`` (the packaged all-MiniLM-L6-v2 BERT), a local model folder or a hub id.
         corpus: the ``annotations/`` folder with ``jsonl/`` and ``splits/``.
         train_split: split used for training.
-        dev_split: split used for early stopping.
+        dev_split: split used for early stopping; empty: no early stopping, the last epoch is kept.
         extra_train: further JSONL files of canonical documents added to training (e.g. imported
             annotations).
         output_dir: where the model is saved.
@@ -43,16 +43,16 @@ class TrainConfig:
     train_split: str = "train"
     dev_split: str = "dev"
     extra_train: list[str] = field(default_factory=list)
-    output_dir: str = "models/msc-ner"
+    output_dir: str = "runs/msc-ner"
     max_length: int = 256
     stride: int = 64
     eval_max_length: int = 512
     eval_stride: int = 128
-    epochs: int = 12
+    epochs: int = 14
     batch_size: int = 16
-    learning_rate: float = 1e-4
+    learning_rate: float = 2e-4
     weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
+    warmup_ratio: float = 0.06
     max_grad_norm: float = 1.0
     patience: int = 3
     seed: int = 13

@@ -76,13 +76,13 @@ class Tagger:
     Args:
         tokenizer: fast tokenizer of the model.
         model: token-classification model (eval mode is set here).
-        batch_size: windows per forward pass (2-8 is fastest on CPU for abstracts).
+        batch_size: windows per forward pass (2 was fastest on 2 cores for abstracts of ~480 pieces).
         max_length: window size in word-pieces, special tokens included (at most the model's 512).
         stride: word-pieces shared by consecutive windows of a long document.
         model_id: identifier written into output records.
     """
 
-    def __init__(self, tokenizer, model, batch_size: int = 8, max_length: int = 512, stride: int = 128,
+    def __init__(self, tokenizer, model, batch_size: int = 2, max_length: int = 512, stride: int = 128,
                  model_id: str = "unsaved") -> None:
         limit = getattr(model.config, "max_position_embeddings", max_length)
         if max_length > limit:

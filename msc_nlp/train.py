@@ -114,7 +114,7 @@ def train(config: TrainConfig, progress: bool = False, train_docs: list[Document
         train_docs = load_split(Path(config.corpus), config.train_split)
     train_docs = list(train_docs) + load_extra(config.extra_train)
     if dev_docs is None:
-        dev_docs = load_split(Path(config.corpus), config.dev_split)
+        dev_docs = load_split(Path(config.corpus), config.dev_split) if config.dev_split else []
     if not train_docs:
         raise MscNlpError("no training documents: check 'corpus', 'train_split' and 'extra_train'")
     tokenizer, model = load_base(config.base_model)
@@ -165,10 +165,12 @@ def train(config: TrainConfig, progress: bool = False, train_docs: list[Document
         dev_f1 = 0.0
         if dev_docs:
             predictions = tagger.predict([d.text for d in dev_docs])
-            dev_f1 = evaluate(dev_docs, predictions, resamples=0)["strict"]["micro"]["f1"] if dev_docs else 0.0
+            dev_f1 = evaluate(dev_docs, predictions, resamples=0)["strict"]["micro"]["f1"]
         history.append({"epoch": epoch, "loss": round(float(np.mean(losses)), 5), "dev_strict_micro_f1": dev_f1})
         log.info("epoch %d: loss %.4f, dev strict micro F1 %.4f", epoch, np.mean(losses), dev_f1)
-        if dev_f1 > best_f1:
+        if not dev_docs:  # nothing to select on: keep the last epoch
+            best_f1, best_epoch = dev_f1, epoch
+        elif dev_f1 > best_f1:
             best_f1, best_epoch, stale = dev_f1, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
     parser.add_argument("--onnx", action="store_true", help="run with ONNX Runtime (int8 unless --fp32)")
     parser.add_argument("--fp32", action="store_true", help="with --onnx: the fp32 graph instead of int8")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="0: all cores this process may use")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)

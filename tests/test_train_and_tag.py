@@ -104,3 +104,12 @@ def test_extra_training_file_with_bad_span_names_line(tmp_path):
     path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
     with pytest.raises(MscNlpError, match="extra.jsonl: line 2: document bad"):
         load_extra([str(path)])
+
+
+def test_without_dev_documents_the_last_epoch_is_kept(tiny_base, tmp_path):
+    from msc_nlp.train import train
+
+    config = TrainConfig(base_model=str(tiny_base), output_dir=str(tmp_path / "m"), epochs=3, batch_size=2,
+                         max_length=64, stride=16, half=False, dev_split="")
+    result = train(config, train_docs=TWO_DOCUMENTS)
+    assert result.best_epoch == 3 and len(result.history) == 3
