@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -177,3 +178,14 @@ def test_output_does_not_depend_on_input_order(tagger, tmp_path):
     tag_records(list(reversed(records)), tagger, backward, buffer_size=5)
     by_id = {r["id"]: r for r in read_output(forward)}
     assert by_id == {r["id"]: r for r in read_output(backward)}
+
+
+def test_atomic_outputs_get_ordinary_permissions(tmp_path):
+    from msc_nlp.jsonl import write_atomic
+
+    previous = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "a.jsonl", ["{}"])
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "a.jsonl").stat().st_mode & 0o777 == 0o644
