@@ -51,6 +51,20 @@ def _annotations(args: argparse.Namespace) -> int:
         result = corpus.agreement(first, second, resamples=1000)
         _write_reports(result, args.out, args.markdown, "Inter-annotator agreement")
         return EXIT_OK
+    if args.action == "import":
+        from msc_nlp.importers import import_documents
+        from msc_nlp.jsonl import dumps, write_atomic
+
+        if not (args.source_format and args.out):
+            raise MscNlpError("annotations import needs --from FORMAT and --out FILE.jsonl")
+        bad = [item for item in args.label_map if "=" not in item]
+        if bad:
+            raise MscNlpError(f"--label-map entries must be FROM=TO, got {bad[0]!r}")
+        label_map = dict(item.split("=", 1) for item in args.label_map)
+        documents = import_documents(args.source_format, [Path(p) for p in args.paths], label_map)
+        write_atomic(Path(args.out), [dumps(doc.to_json()) for doc in documents])
+        print(f"{len(documents)} documents, {sum(len(d.spans) for d in documents)} spans -> {args.out}")
+        return EXIT_OK
     if args.action == "stats":
         if args.markdown:
             Path(args.markdown).write_text(corpus.statistics_markdown(root), encoding="utf-8")
@@ -210,10 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     annotations = commands.add_parser("annotations", help="build, split, check and count the corpus")
-    annotations.add_argument("action", choices=["check", "build", "split", "stats", "agreement"])
+    annotations.add_argument("action", choices=["check", "build", "split", "stats", "agreement", "import"])
     annotations.add_argument("paths", nargs="*", help="check: JSONL files (default: the whole corpus); "
-                             "agreement: second-pass markup files")
-    annotations.add_argument("--out", help="agreement: JSON report path")
+                             "agreement: second-pass markup files; import: files or folders to import")
+    annotations.add_argument("--out", help="agreement: JSON report path; import: canonical JSONL to write")
+    annotations.add_argument("--from", dest="source_format", choices=["brat", "labelstudio", "prodigy"],
+                             help="import: the tool the annotations come from")
+    annotations.add_argument("--label-map", nargs="*", default=[], metavar="FROM=TO",
+                             help="import: rename labels, e.g. Cell=CELL_TYPE")
     annotations.add_argument("--markdown", help="agreement, stats: Markdown report path")
     annotations.add_argument("--root", default=str(DEFAULT_ANNOTATIONS), help="annotations folder")
     annotations.add_argument("--verbose", action="store_true", help="print every warning")
