@@ -25,52 +25,65 @@ def default_model() -> Path:
     return Path(os.environ.get("MSC_NLP_MODEL", DEFAULT_MODEL))
 
 
-def _annotations(args: argparse.Namespace) -> int:
+def _annotations_build(args: argparse.Namespace) -> int:
+    from msc_nlp import corpus
+
+    for path in corpus.build(Path(args.root)):
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _annotations_split(args: argparse.Namespace) -> int:
     from msc_nlp import corpus
 
     root = Path(args.root)
-    if args.action == "build":
-        for path in corpus.build(root):
-            print(f"wrote {path}")
-        return EXIT_OK
-    if args.action == "split":
-        documents = corpus.load_corpus(root)
-        existing = {}
-        for split in corpus.SPLITS:
-            if (root / "splits" / f"{split}.txt").exists():
-                existing[split] = set(corpus.read_split(root, split))
-        splits = corpus.assign_splits(documents, existing)
-        corpus.write_splits(root, splits)
-        print(", ".join(f"{split}: {len(ids)}" for split, ids in splits.items()))
-        return EXIT_OK
-    if args.action == "agreement":
-        from msc_nlp.markup import read_marked_file
+    existing = {split: set(corpus.read_split(root, split)) for split in corpus.SPLITS
+                if (root / "splits" / f"{split}.txt").exists()}
+    splits = corpus.assign_splits(corpus.load_corpus(root), existing)
+    corpus.write_splits(root, splits)
+    print(", ".join(f"{split}: {len(ids)}" for split, ids in splits.items()))
+    return EXIT_OK
 
-        first = corpus.load_corpus(root)
-        second = [corpus.document_from_marked(m) for path in args.paths for m in read_marked_file(Path(path))]
-        result = corpus.agreement(first, second, resamples=1000)
-        _write_reports(result, args.out, args.markdown, "Inter-annotator agreement")
-        return EXIT_OK
-    if args.action == "import":
-        from msc_nlp.importers import import_documents
-        from msc_nlp.jsonl import dumps, write_atomic
 
-        if not (args.source_format and args.out):
-            raise MscNlpError("annotations import needs --from FORMAT and --out FILE.jsonl")
-        bad = [item for item in args.label_map if "=" not in item]
-        if bad:
-            raise MscNlpError(f"--label-map entries must be FROM=TO, got {bad[0]!r}")
-        label_map = dict(item.split("=", 1) for item in args.label_map)
-        documents = import_documents(args.source_format, [Path(p) for p in args.paths], label_map)
-        write_atomic(Path(args.out), [dumps(doc.to_json()) for doc in documents])
-        print(f"{len(documents)} documents, {sum(len(d.spans) for d in documents)} spans -> {args.out}")
-        return EXIT_OK
-    if args.action == "stats":
-        if args.markdown:
-            Path(args.markdown).write_text(corpus.statistics_markdown(root), encoding="utf-8")
-        print(json.dumps(corpus.statistics(root), indent=2, sort_keys=True))
-        return EXIT_OK
-    report = corpus.check(root, [Path(p) for p in args.paths] or None)
+def _annotations_agreement(args: argparse.Namespace) -> int:
+    from msc_nlp import corpus
+    from msc_nlp.markup import read_marked_file
+
+    second = [corpus.document_from_marked(m) for path in args.paths for m in read_marked_file(Path(path))]
+    result = corpus.agreement(corpus.load_corpus(Path(args.root)), second, resamples=1000)
+    _write_reports(result, args.out, args.markdown, "Inter-annotator agreement")
+    return EXIT_OK
+
+
+def _annotations_import(args: argparse.Namespace) -> int:
+    from msc_nlp.importers import import_documents
+    from msc_nlp.jsonl import dumps, write_atomic
+
+    if not (args.source_format and args.out):
+        raise MscNlpError("annotations import needs --from FORMAT and --out FILE.jsonl")
+    bad = [item for item in args.label_map if "=" not in item]
+    if bad:
+        raise MscNlpError(f"--label-map entries must be FROM=TO, got {bad[0]!r}")
+    label_map = dict(item.split("=", 1) for item in args.label_map)
+    documents = import_documents(args.source_format, [Path(p) for p in args.paths], label_map)
+    write_atomic(Path(args.out), [dumps(doc.to_json()) for doc in documents])
+    print(f"{len(documents)} documents, {sum(len(d.spans) for d in documents)} spans -> {args.out}")
+    return EXIT_OK
+
+
+def _annotations_stats(args: argparse.Namespace) -> int:
+    from msc_nlp import corpus
+
+    if args.markdown:
+        Path(args.markdown).write_text(corpus.statistics_markdown(Path(args.root)), encoding="utf-8")
+    print(json.dumps(corpus.statistics(Path(args.root)), indent=2, sort_keys=True))
+    return EXIT_OK
+
+
+def _annotations_check(args: argparse.Namespace) -> int:
+    from msc_nlp import corpus
+
+    report = corpus.check(Path(args.root), [Path(p) for p in args.paths] or None)
     for error in report.errors:
         print(f"ERROR {error}")
     for kind, messages in report.warnings.items():
@@ -80,6 +93,14 @@ def _annotations(args: argparse.Namespace) -> int:
         print(f"warnings {kind}: {len(messages)}")
     print(f"{report.documents} documents, {len(report.errors)} errors")
     return EXIT_OK if report.ok else EXIT_SOME_FAILED
+
+
+ANNOTATION_ACTIONS = {"check": _annotations_check, "build": _annotations_build, "split": _annotations_split,
+                      "stats": _annotations_stats, "agreement": _annotations_agreement, "import": _annotations_import}
+
+
+def _annotations(args: argparse.Namespace) -> int:
+    return ANNOTATION_ACTIONS[args.action](args)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -224,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     annotations = commands.add_parser("annotations", help="build, split, check and count the corpus")
-    annotations.add_argument("action", choices=["check", "build", "split", "stats", "agreement", "import"])
+    annotations.add_argument("action", choices=list(ANNOTATION_ACTIONS))
     annotations.add_argument("paths", nargs="*", help="check: JSONL files (default: the whole corpus); "
                              "agreement: second-pass markup files; import: files or folders to import")
     annotations.add_argument("--out", help="agreement: JSON report path; import: canonical JSONL to write")

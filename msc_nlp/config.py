@@ -17,7 +17,8 @@ class TrainConfig:
     Attributes:
         base_model: ``minilm`` (the packaged all-MiniLM-L6-v2 BERT), a local model folder or a hub id.
         corpus: the ``annotations/`` folder with ``jsonl/`` and ``splits/``.
-        train_split: split used for training.
+        train_split: split used for training; ``train+dev`` joins splits (for a final fit with a
+            fixed number of epochs and ``dev_split = ""``).
         dev_split: split used for early stopping; empty: no early stopping, the last epoch is kept.
         extra_train: further JSONL files of canonical documents added to training (e.g. imported
             annotations).

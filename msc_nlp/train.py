@@ -111,7 +111,7 @@ def train(config: TrainConfig, progress: bool = False, train_docs: list[Document
     threads = configure_threads(config.num_threads or None)
     set_seed(config.seed)
     if train_docs is None:
-        train_docs = load_split(Path(config.corpus), config.train_split)
+        train_docs = [doc for split in config.train_split.split("+") for doc in load_split(Path(config.corpus), split)]
     train_docs = list(train_docs) + load_extra(config.extra_train)
     if dev_docs is None:
         dev_docs = load_split(Path(config.corpus), config.dev_split) if config.dev_split else []
