@@ -100,13 +100,19 @@ def render_abstract(record: dict) -> str:
 def write_html(records: list[dict], path: Path, title: str = "msc-nlp tagging report") -> None:
     """A self-contained HTML page: summary charts, then every abstract with highlighted entities."""
     per_type: Counter = Counter()
-    per_surface = {label: Counter() for label in ENTITY_TYPES}
+    per_key = {label: Counter() for label in ENTITY_TYPES}
+    forms: dict[str, Counter] = {}
     statuses: Counter = Counter()
     for record in records:
         statuses[record.get("status", "ok")] += 1
         for entity in record.get("entities", []):
             per_type[entity["label"]] += 1
-            per_surface.setdefault(entity["label"], Counter())[" ".join(entity["text"].lower().split())] += 1
+            surface = " ".join(entity["text"].split())
+            key = surface.lower()  # counted case-insensitively, shown in its commonest spelling
+            per_key.setdefault(entity["label"], Counter())[key] += 1
+            forms.setdefault(key, Counter())[surface] += 1
+    per_surface = {label: Counter({forms[key].most_common(1)[0][0]: n for key, n in counts.items()})
+                   for label, counts in per_key.items()}
     charts = [_bar_chart("Entities per type", per_type)]
     for label, name in (("CELL_TYPE", "Most frequent cell types"), ("ROUTE", "Most frequent routes"),
                         ("DOSE", "Most frequent doses"), ("OUTCOME", "Most frequent outcomes"),
