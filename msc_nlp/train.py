@@ -90,6 +90,13 @@ def load_extra(paths: list[str]) -> list[Document]:
     return documents
 
 
+def training_documents(config: TrainConfig) -> list[Document]:
+    """The corpus split(s) named by ``config.train_split`` (``train+dev`` joins splits) plus ``extra_train``."""
+    corpus = Path(config.corpus)
+    documents = [doc for split in config.train_split.split("+") for doc in load_split(corpus, split)]
+    return documents + load_extra(config.extra_train)
+
+
 def train(config: TrainConfig, progress: bool = False, train_docs: list[Document] | None = None,
           dev_docs: list[Document] | None = None) -> TrainResult:
     """Fine-tune, early-stop on dev strict micro F1, save the best epoch's weights.
@@ -111,8 +118,9 @@ def train(config: TrainConfig, progress: bool = False, train_docs: list[Document
     threads = configure_threads(config.num_threads or None)
     set_seed(config.seed)
     if train_docs is None:
-        train_docs = [doc for split in config.train_split.split("+") for doc in load_split(Path(config.corpus), split)]
-    train_docs = list(train_docs) + load_extra(config.extra_train)
+        train_docs = training_documents(config)
+    else:
+        train_docs = list(train_docs) + load_extra(config.extra_train)
     if dev_docs is None:
         dev_docs = load_split(Path(config.corpus), config.dev_split) if config.dev_split else []
     if not train_docs:

@@ -113,3 +113,18 @@ def test_without_dev_documents_the_last_epoch_is_kept(tiny_base, tmp_path):
                          max_length=64, stride=16, half=False, dev_split="")
     result = train(config, train_docs=TWO_DOCUMENTS)
     assert result.best_epoch == 3 and len(result.history) == 3
+
+
+def test_training_documents_join_splits_and_extra_files(tmp_path):
+    from pathlib import Path
+
+    from msc_nlp.train import training_documents
+
+    root = Path(__file__).resolve().parent.parent / "annotations"
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text(json.dumps(TWO_DOCUMENTS[0].to_json(), ensure_ascii=False) + "\n", encoding="utf-8")
+    train_only = training_documents(TrainConfig(corpus=str(root)))
+    joined = training_documents(TrainConfig(corpus=str(root), train_split="train+dev", extra_train=[str(extra)]))
+    dev = training_documents(TrainConfig(corpus=str(root), train_split="dev"))
+    assert len(joined) == len(train_only) + len(dev) + 1
+    assert joined[-1].id == "d1"
