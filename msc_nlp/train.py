@@ -175,7 +175,10 @@ def train(config: TrainConfig, progress: bool = False, train_docs: list[Document
             predictions = tagger.predict([d.text for d in dev_docs])
             dev_f1 = evaluate(dev_docs, predictions, resamples=0)["strict"]["micro"]["f1"]
         history.append({"epoch": epoch, "loss": round(float(np.mean(losses)), 5), "dev_strict_micro_f1": dev_f1})
-        log.info("epoch %d: loss %.4f, dev strict micro F1 %.4f", epoch, np.mean(losses), dev_f1)
+        if dev_docs:
+            log.info("epoch %d: loss %.4f, dev strict micro F1 %.4f", epoch, np.mean(losses), dev_f1)
+        else:
+            log.info("epoch %d: loss %.4f (no dev split)", epoch, np.mean(losses))
         if not dev_docs:  # nothing to select on: keep the last epoch
             best_f1, best_epoch = dev_f1, epoch
         elif dev_f1 > best_f1:
