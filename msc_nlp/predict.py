@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -117,14 +116,3 @@ class Tagger:
             self.model.eval()
         return merge_and_decode(self.tokenizer, texts, self.forward, self.batch_size, self.max_length,
                                 self.stride, self.id2label)
-
-    def predict_stream(self, texts: Iterable[str], buffer_size: int = 256) -> Iterator[list[Span]]:
-        """Tag a stream of texts in bounded buffers (each buffer is length-sorted inside)."""
-        buffer: list[str] = []
-        for text in texts:
-            buffer.append(text)
-            if len(buffer) >= buffer_size:
-                yield from self.predict(buffer)
-                buffer = []
-        if buffer:
-            yield from self.predict(buffer)

@@ -72,8 +72,6 @@ def _flatten_into(element, parts: list[str], top: bool = False) -> None:
                 _flatten_into(child, parts)
             if child.tail:
                 parts.append(child.tail)
-    if top:
-        return
 
 
 def _clean(text: str) -> str:

@@ -21,11 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from msc_nlp.config import TrainConfig
-from msc_nlp.corpus import load_split
+from msc_nlp.corpus import load_corpus_file, load_split
 from msc_nlp.document import Document
 from msc_nlp.errors import MscNlpError
 from msc_nlp.evaluate import evaluate
-from msc_nlp.jsonl import iter_jsonl
 from msc_nlp.model import load_base, save_model
 from msc_nlp.predict import Tagger, configure_threads
 from msc_nlp.preprocess import IGNORE_INDEX, encode, make_windows
@@ -71,22 +70,19 @@ def data_hash(documents: list[Document]) -> str:
 
 
 def load_extra(paths: list[str]) -> list[Document]:
-    """Canonical documents from extra JSONL files, checked span by span.
+    """Canonical documents from extra JSONL files (read as corpus files), checked span by span.
 
     Raises:
         MscNlpError: naming file, line and document for the first invalid record.
     """
     documents = []
     for path in paths:
-        for number, record in iter_jsonl(path):
-            try:
-                doc = Document.from_json(record)
-            except (KeyError, TypeError, ValueError) as error:
-                raise MscNlpError(f"{path}: line {number}: not a canonical document ({error!r})") from None
-            problems = doc.span_problems()
+        for item in load_corpus_file(Path(path)):
+            problems = item.document.span_problems()
             if problems:
-                raise MscNlpError(f"{path}: line {number}: document {doc.id}: {problems[0]}")
-            documents.append(doc)
+                _, number = item.where.rsplit(":", 1)
+                raise MscNlpError(f"{path}: line {number}: document {item.document.id}: {problems[0]}")
+            documents.append(item.document)
     return documents
 
 
