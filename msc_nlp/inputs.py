@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from msc_nlp.errors import InputError
-from msc_nlp.pubmed import iter_medline, iter_pubmed, open_maybe_gzip
-from msc_nlp.readers import Record, read_jsonl_records, read_text_record
+from msc_nlp.pubmed import iter_medline, iter_pubmed, open_maybe_gzip, unreadable_reason
+from msc_nlp.readers import ERROR, Record, read_jsonl_records, read_text_record
 
 FORMATS = ("jsonl", "text", "pubmed", "medline")
+UNREADABLE = "unreadable"
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
@@ -28,11 +29,15 @@ def expand_paths(paths: list[Path]) -> list[Path]:
 def detect_format(path: Path) -> str:
     """Guess a file's format from its first bytes (gzip is looked through).
 
+    ``unreadable:<reason>`` when the first bytes cannot be read (a truncated gzip stream, say);
     ``pubmed`` for XML whose root is ``PubmedArticleSet`` (or any XML declaration), ``medline``
     when the first field is ``PMID-``, ``jsonl`` when it starts with ``{``, else ``text``.
     """
-    with open_maybe_gzip(path) as handle:
-        head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    try:
+        with open_maybe_gzip(path) as handle:
+            head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except (OSError, EOFError) as error:
+        return f"{UNREADABLE}:{unreadable_reason(path, error)}"
     if head.startswith(b"<?xml") or head.startswith(b"<!DOCTYPE PubmedArticleSet") or head.startswith(b"<Pubmed"):
         return "pubmed"
     if head.startswith(b"PMID-"):
@@ -47,7 +52,9 @@ def iter_records(paths: list[Path], fmt: str = "auto") -> Iterator[Record]:
     pubmed_files = []
     for path in expand_paths(paths):
         kind = detect_format(path) if fmt == "auto" else fmt
-        if kind == "pubmed":
+        if kind.startswith(UNREADABLE + ":"):
+            yield Record(path.name, "", str(path), ERROR, kind.split(":", 1)[1])
+        elif kind == "pubmed":
             pubmed_files.append(path)
         elif kind == "medline":
             yield from iter_medline(path)

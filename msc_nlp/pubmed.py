@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,19 @@ def open_maybe_gzip(path: Path):
     with open(path, "rb") as probe:
         magic = probe.read(2)
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+
+
+def unreadable_reason(path: Path, error: Exception) -> str:
+    """Say why a file could not be read, with the byte offset where reading stopped.
+
+    For a gzip file the offset is the compressed size: the stream ends there before its end
+    marker (a truncated download, say).
+    """
+    size = path.stat().st_size
+    if isinstance(error, EOFError) or "gzip" in type(error).__name__.lower() or "CRC" in str(error):
+        return (f"cannot read file: the gzip stream ends early or is damaged at byte {size} of the compressed "
+                f"file ({error}); download it again")
+    return f"cannot read file at byte {size}: {error}"
 
 
 def _local(tag) -> str:
@@ -132,13 +146,36 @@ def _record(article: _Article, source: str) -> Record:
     return Record(article.pmid, f"{article.title}\n\n{abstract}", source, extra=extra)
 
 
+RECORD_END = re.compile(rb"</(?:PubmedArticle|PubmedBookArticle|DeleteCitation)\s*>")
+READ_SIZE = 1 << 16
+
+
 def _events(path: Path):
-    handle = open_maybe_gzip(path)
-    try:
-        yield from etree.iterparse(handle, events=("end",), tag=("PubmedArticle", "PubmedBookArticle", "DeleteCitation"),
-                                   **PARSER_OPTIONS)
-    finally:
-        handle.close()
+    """``(event, element)`` pairs for each record of one file, fed to the parser record by record.
+
+    The bytes are cut after each record's end tag and fed to a pull parser one record at a time,
+    and a record's event is handed out before the next record's bytes are fed. A syntax error
+    later in the file therefore cannot take back a record that precedes it, however far ahead the
+    installed libxml2 buffers (lxml 6.2 raises from ``iterparse`` before yielding the record in
+    front of the damage; 6.1 did not).
+    """
+    parser = etree.XMLPullParser(events=("end",), tag=("PubmedArticle", "PubmedBookArticle", "DeleteCitation"),
+                                 **PARSER_OPTIONS)
+    with open_maybe_gzip(path) as handle:
+        pending = b""
+        while chunk := handle.read(READ_SIZE):
+            searched_from = max(0, len(pending) - 32)
+            pending += chunk
+            fed = 0
+            for match in RECORD_END.finditer(pending, searched_from):
+                parser.feed(pending[fed : match.end()])
+                fed = match.end()
+                yield from parser.read_events()
+            pending = pending[fed:]
+        if pending:
+            parser.feed(pending)
+        parser.close()
+        yield from parser.read_events()
 
 
 def _release(element) -> None:
@@ -174,7 +211,7 @@ def iter_file(path: Path) -> Iterator[tuple[str, Record | None, list[str]]]:
                               f"XML syntax error at line {line}, column {error.offset}: {error.msg}; "
                               "records after this point could not be read"), []
     except (OSError, EOFError) as error:
-        yield "error", Record(path.name, "", str(path), ERROR, f"cannot read file: {error}"), []
+        yield "error", Record(path.name, "", str(path), ERROR, unreadable_reason(path, error)), []
 
 
 def iter_pubmed(paths: list[Path]) -> Iterator[Record]:

@@ -121,3 +121,27 @@ def test_no_external_entity_or_dtd_is_fetched(tmp_path):
     assert hits == []
     assert len(records) == 1
     assert "LEAKED" not in records[0].text
+
+
+def test_truncated_gzip_in_a_folder_is_an_error_record_and_other_files_are_read(tmp_path):
+    data = gzip.compress(BASE.read_bytes())
+    (tmp_path / "a_truncated.xml.gz").write_bytes(data[: len(data) // 2])
+    (tmp_path / "b_tiny_truncated.xml.gz").write_bytes(data[:40])
+    (tmp_path / "c_good.xml").write_bytes(BASE.read_bytes())
+    records = list(iter_records([tmp_path]))
+    errors = [r for r in records if r.status == "error"]
+    assert {Path(r.source).name for r in errors} == {"a_truncated.xml.gz", "b_tiny_truncated.xml.gz"}
+    assert all("byte" in r.reason for r in errors)
+    good = [r for r in records if r.source.startswith(str(tmp_path / "c_good.xml"))]
+    assert good and all(r.status != "error" for r in good)
+
+
+def test_records_before_damage_survive_when_damage_is_in_the_same_read_block(tmp_path):
+    text = BASE.read_text(encoding="utf-8")
+    cut = text.rindex("</PubmedArticle>") + len("</PubmedArticle>")
+    damaged = text[:cut] + "\n<PubmedArticle><MedlineCitation><PMID>1</PMID></Oops>\n"
+    (tmp_path / "damaged.xml").write_text(damaged, encoding="utf-8")
+    records = list(iter_records([tmp_path / "damaged.xml"]))
+    intact = [r for r in records if r.status != "error"]
+    assert len(intact) == text.count("</PubmedArticle>")
+    assert records[-1].status == "error" and "line" in records[-1].reason
