@@ -114,38 +114,68 @@ def _train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load_gold(args: argparse.Namespace):
+def _evaluation_sets(args: argparse.Namespace) -> dict:
+    """Gold documents to score: ``--data`` files, or each ``--split`` (default: both frozen test splits)."""
     from msc_nlp import corpus
 
     if args.data:
-        return [doc for path in args.data for doc in corpus.load_corpus(Path(path))]
-    return corpus.load_split(Path(args.corpus), args.split)
+        return {"data": [doc for path in args.data for doc in corpus.load_corpus(Path(path))]}
+    root = Path(args.corpus)
+    splits = args.split or [s for s in corpus.TEST_SPLITS if (root / "splits" / f"{s}.txt").exists()]
+    return {split: corpus.load_split(root, split) for split in splits}
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from msc_nlp.evaluate import evaluate
 
-    gold = _load_gold(args)
-    if args.predictions:
-        predictions = _predictions_from_file(Path(args.predictions), gold)
-        name = args.predictions
-    else:
+    sets = _evaluation_sets(args)
+    tagger = None
+    if not args.predictions:
         from msc_nlp.predict import Tagger
 
         model_dir = Path(args.model) if args.model else default_model()
-        tagger = Tagger.load(model_dir, num_threads=args.threads)
-        predictions = tagger.predict([doc.text for doc in gold])
-        name = str(model_dir)
-    result = evaluate(gold, predictions, resamples=args.resamples)
-    result["system"] = name
-    _write_reports(result, args.out, args.markdown, f"Evaluation of {name}")
-    if args.record:
-        if args.predictions or args.data:
-            raise MscNlpError("--record stores figures of a model on a corpus split: use it with --model and --split")
-        from msc_nlp.model import record_metadata
+        tagger = Tagger.load(model_dir, num_threads=args.threads, repair_spans=not args.no_repair)
+    results = {}
+    for name, gold in sets.items():
+        if tagger is None:
+            predictions, system = _predictions_from_file(Path(args.predictions), gold), args.predictions
+        else:
+            predictions, system = tagger.predict([doc.text for doc in gold]), str(model_dir)
+        result = evaluate(gold, predictions, resamples=args.resamples)
+        result["system"] = system
+        results[name] = result
+        if args.record:
+            if args.predictions or args.data:
+                raise MscNlpError("--record stores figures of a model on a corpus split: use it with --model and --split")
+            from msc_nlp.model import record_metadata
 
-        record_metadata(model_dir, {args.split: {k: result[k] for k in ("documents", "strict", "lenient", "token")}})
+            record_metadata(model_dir, {name: {k: result[k] for k in ("documents", "strict", "lenient", "token")}})
+    if len(results) == 1:
+        (name, result), = results.items()
+        _write_reports(result, args.out, args.markdown, f"Evaluation of {result['system']} on {name}")
+    else:
+        _write_split_reports(results, args.out, args.markdown)
     return EXIT_OK
+
+
+def _write_split_reports(results: dict, out: str | None, markdown: str | None) -> None:
+    """Side-by-side strict F1 per split on the console; JSON ``{split: result}`` and one Markdown file."""
+    from msc_nlp.evaluate import markdown_report
+
+    names = list(results)
+    labels = list(next(iter(results.values()))["strict"]["per_type"])
+    print("strict F1 " + " ".join(f"{n:>16}" for n in names))
+    for label in labels + ["micro"]:
+        row = [results[n]["strict"]["micro" if label == "micro" else "per_type"] for n in names]
+        values = [r["f1"] if label == "micro" else r[label]["f1"] for r in row]
+        print(f"{label:<10}" + " ".join(f"{v:>16.3f}" for v in values))
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if markdown:
+        Path(markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(markdown).write_text("".join(markdown_report(r, f"{r['system']} on {n}") for n, r in results.items()),
+                                  encoding="utf-8")
 
 
 def _predictions_from_file(path: Path, gold) -> list:
@@ -270,7 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--predictions", help="tagging output JSONL to score instead of running a model")
     evaluate.add_argument("--data", nargs="*", help="gold JSONL files (default: --split of --corpus)")
     evaluate.add_argument("--corpus", default=str(DEFAULT_ANNOTATIONS))
-    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--split", nargs="+", help="corpus split(s) to score (default: test and test-real-style)")
+    evaluate.add_argument("--no-repair", action="store_true",
+                          help="score raw decoded spans, without span repair (for ablations)")
     evaluate.add_argument("--out", help="JSON report path")
     evaluate.add_argument("--markdown", help="Markdown report path")
     evaluate.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for 95%% CIs")

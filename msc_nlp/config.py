@@ -37,6 +37,10 @@ class TrainConfig:
         seed: seed for torch, numpy and Python's random.
         num_threads: torch threads (0: all cores this process may use).
         half: save weights as fp16.
+        augment_copies: augmented copies of each training document added per run (``augment``:
+            number notations, symbol spellings, section-label case, abbreviations); 0 for none.
+        init_from: a trained msc_nlp model folder to continue from (its labels must match the
+            schema); empty to start from ``base_model`` with a fresh head.
     """
 
     base_model: str = "minilm"
@@ -59,6 +63,8 @@ class TrainConfig:
     seed: int = 13
     num_threads: int = 0
     half: bool = True
+    augment_copies: int = 0
+    init_from: str = ""
 
     @classmethod
     def load(cls, path: str | Path | None, overrides: list[str] | None = None) -> "TrainConfig":

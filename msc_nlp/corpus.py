@@ -4,9 +4,13 @@ Layout under ``annotations/``:
 
 - ``src/*.txt``: authoring files in inline markup (see ``msc_nlp.markup``);
 - ``jsonl/*.jsonl``: canonical documents, one per line, built from ``src/`` (same file stems);
-- ``splits/{train,dev,test}.txt``: document ids, one per line, split by study group.
+- ``splits/{train,dev,test,test-real-style}.txt``: document ids, one per line, split by study group.
 
-The test split is frozen once published: new documents go to train or dev only.
+The two test splits are frozen once published: new documents go to train or dev only.
+``test`` was written with the training documents; ``test-real-style`` was written afterwards by
+writers who never saw the training documents, in the style of real PubMed text, from studies
+that have no document in train or dev. A study group may appear in both test splits, never in a
+training split and a test split.
 """
 
 from __future__ import annotations
@@ -21,13 +25,16 @@ from pathlib import Path
 from msc_nlp.document import Document, Span
 from msc_nlp.errors import InputError
 from msc_nlp.jsonl import dumps, iter_jsonl, write_atomic
+from msc_nlp.leakage import shared_facts
 from msc_nlp.markup import MarkupError, read_marked_file
 from msc_nlp.schema import ENTITY_TYPES, STUDY_TYPES
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "dev", "test")
-SPLIT_FRACTIONS = {"train": 0.70, "dev": 0.15, "test": 0.15}
+SPLITS = ("train", "dev", "test", "test-real-style")
+TEST_SPLITS = ("test", "test-real-style")
+"""Frozen held-out splits: written once, never trained on, never reassigned."""
+SPLIT_FRACTIONS = {"train": 0.70, "dev": 0.15, "test": 0.15, "test-real-style": 0.0}
 STRUCTURED_LINE = re.compile(r"^[A-Z][A-Za-z ,&/-]{2,60}:\s", re.M)
 
 
@@ -91,7 +98,7 @@ def load_corpus(root: Path) -> list[Document]:
 
 
 def read_split(root: Path, split: str) -> list[str]:
-    """Document ids of one split (``train``, ``dev`` or ``test``)."""
+    """Document ids of one split (one of ``SPLITS``)."""
     path = Path(root) / "splits" / f"{split}.txt"
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -142,6 +149,7 @@ def assign_splits(documents: list[Document], existing: dict[str, set[str]] | Non
     """
     existing = existing or {}
     frozen_test = bool(existing.get("test"))
+    documents = [doc for doc in documents if doc.id not in existing.get("test-real-style", set())]
     split_of_doc = {doc_id: split for split, ids in existing.items() for doc_id in ids}
     groups: dict[str, list[Document]] = defaultdict(list)
     for doc in documents:
@@ -160,7 +168,7 @@ def assign_splits(documents: list[Document], existing: dict[str, set[str]] | Non
     for group, split in group_split.items():
         kind = Counter(d.meta.get("study_type", "") for d in groups[group]).most_common(1)[0][0]
         counts[kind][split] += len(groups[group])
-    allowed = ("train", "dev") if frozen_test else SPLITS
+    allowed = ("train", "dev") if frozen_test else ("train", "dev", "test")
     for kind, names in sorted(by_type.items()):
         for group in sorted(names, key=lambda g: hashlib.sha256(g.encode()).hexdigest()):
             total = sum(counts[kind].values()) + len(groups[group])
@@ -170,7 +178,8 @@ def assign_splits(documents: list[Document], existing: dict[str, set[str]] | Non
     result: dict[str, list[str]] = {split: [] for split in SPLITS}
     for group, docs in groups.items():
         result[group_split[group]] += [d.id for d in docs]
-    return {split: sorted(ids) for split, ids in result.items()}
+    result["test-real-style"] = list(existing.get("test-real-style", ()))
+    return {split: sorted(ids) for split, ids in result.items() if ids or split != "test-real-style"}
 
 
 def write_splits(root: Path, splits: dict[str, list[str]]) -> None:
@@ -228,10 +237,16 @@ def check(root: Path, paths: list[Path] | None = None) -> CheckReport:
             report.errors.append(f"{where}: {doc.id}: meta.group is missing")
         if study_type not in STUDY_TYPES:
             report.errors.append(f"{where}: {doc.id}: meta.study_type {study_type!r} not one of {', '.join(STUDY_TYPES)}")
+    documents = [item.document for item in loaded]
+    report.warnings = consistency_warnings(documents)
     if not paths:
         report.errors += _check_sources(root)
-        report.errors += _check_splits(root, [item.document for item in loaded])
-    report.warnings = consistency_warnings([item.document for item in loaded])
+        report.errors += _check_splits(root, documents)
+        split_of = {doc_id: split for split in SPLITS if (root / "splits" / f"{split}.txt").exists()
+                    for doc_id in read_split(root, split)}
+        pairs = shared_facts(documents, split_of)
+        report.errors += [f"repeated facts across splits: {pair.message()}" for pair in pairs if pair.crosses_splits]
+        report.warnings["shared_facts_same_split"] = [pair.message() for pair in pairs if not pair.crosses_splits]
     return report
 
 
@@ -283,9 +298,10 @@ def _check_splits(root: Path, documents: list[Document]) -> list[str]:
                 errors.append(f"{path}:{number}: {doc_id} is not in the corpus")
                 continue
             group = str(corpus_ids[doc_id].meta.get("group"))
-            if group_split.setdefault(group, split) != split:
+            first = group_split.setdefault(group, split)
+            if first != split and not (first in TEST_SPLITS and split in TEST_SPLITS):
                 errors.append(f"{path}:{number}: {doc_id} of group {group} is in {split}, "
-                              f"but the group is also in {group_split[group]}")
+                              f"but the group is also in {first}")
     for doc_id in corpus_ids:
         if doc_id not in where_listed:
             errors.append(f"{split_dir}: {doc_id} is in no split; run 'msc-nlp annotations split'")

@@ -13,6 +13,7 @@ import numpy as np
 
 from msc_nlp.document import Span
 from msc_nlp.preprocess import context_weight, decode, encode, make_windows, special_ids
+from msc_nlp.span_repair import repair
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +29,13 @@ def configure_threads(num_threads: int | None = None) -> int:
 
 
 def merge_and_decode(tokenizer, texts: list[str], forward, batch_size: int, max_length: int, stride: int,
-                     id2label: dict[int, str]) -> list[list[Span]]:
+                     id2label: dict[int, str], repair_spans: bool = True) -> list[list[Span]]:
     """Encode texts, run windows through ``forward`` in length-sorted batches, merge, decode.
 
     Shared by the torch and ONNX Runtime taggers so both tag identically up to the logits.
+    With ``repair_spans`` (the default) decoded spans go through ``span_repair.repair``, which
+    trims function words, stray punctuation and unbalanced brackets off their edges and drops
+    spans without a head.
     """
     encoded = encode(tokenizer, texts)
     windows = make_windows(tokenizer, encoded, max_length, stride)
@@ -65,7 +69,8 @@ def merge_and_decode(tokenizer, texts: list[str], forward, batch_size: int, max_
         probabilities = np.exp(shifted)
         probabilities /= probabilities.sum(axis=1, keepdims=True)
         tags = probabilities.argmax(axis=1)
-        results.append(decode(item, tags.tolist(), probabilities.max(axis=1).tolist(), id2label, text))
+        spans = decode(item, tags.tolist(), probabilities.max(axis=1).tolist(), id2label, text)
+        results.append(repair(text, spans) if repair_spans else spans)
     return results
 
 
@@ -79,16 +84,18 @@ class Tagger:
         max_length: window size in word-pieces, special tokens included (at most the model's 512).
         stride: word-pieces shared by consecutive windows of a long document.
         model_id: identifier written into output records.
+        repair_spans: trim and drop spans that cannot be gold (``span_repair``); off only for ablations.
     """
 
     def __init__(self, tokenizer, model, batch_size: int = 2, max_length: int = 512, stride: int = 128,
-                 model_id: str = "unsaved") -> None:
+                 model_id: str = "unsaved", repair_spans: bool = True) -> None:
         limit = getattr(model.config, "max_position_embeddings", max_length)
         if max_length > limit:
             raise ValueError(f"max_length {max_length} exceeds the model's {limit} positions")
         self.tokenizer, self.model = tokenizer, model
         self.batch_size, self.max_length, self.stride = batch_size, max_length, stride
         self.model_id = model_id
+        self.repair_spans = repair_spans
         self.id2label = {int(k): v for k, v in model.config.id2label.items()}
 
     @classmethod
@@ -115,4 +122,4 @@ class Tagger:
         if hasattr(self.model, "eval"):
             self.model.eval()
         return merge_and_decode(self.tokenizer, texts, self.forward, self.batch_size, self.max_length,
-                                self.stride, self.id2label)
+                                self.stride, self.id2label, self.repair_spans)

@@ -25,7 +25,8 @@ from msc_nlp.corpus import load_corpus_file, load_split
 from msc_nlp.document import Document
 from msc_nlp.errors import MscNlpError
 from msc_nlp.evaluate import evaluate
-from msc_nlp.model import load_base, save_model
+from msc_nlp.augment import augment
+from msc_nlp.model import load_base, load_model, save_model
 from msc_nlp.predict import Tagger, configure_threads
 from msc_nlp.preprocess import IGNORE_INDEX, encode, make_windows
 
@@ -121,10 +122,15 @@ def train(config: TrainConfig, progress: bool = False, train_docs: list[Document
         dev_docs = load_split(Path(config.corpus), config.dev_split) if config.dev_split else []
     if not train_docs:
         raise MscNlpError("no training documents: check 'corpus', 'train_split' and 'extra_train'")
-    tokenizer, model = load_base(config.base_model)
-    encoded = encode(tokenizer, [d.text for d in train_docs], [d.spans for d in train_docs])
+    if config.init_from:
+        tokenizer, model = load_model(config.init_from)
+    else:
+        tokenizer, model = load_base(config.base_model)
+    fitted = train_docs + augment(train_docs, config.augment_copies, config.seed) if config.augment_copies else train_docs
+    encoded = encode(tokenizer, [d.text for d in fitted], [d.spans for d in fitted])
     windows = make_windows(tokenizer, encoded, config.max_length, config.stride)
-    log.info("training on %d documents, %d windows, %d threads", len(train_docs), len(windows), threads)
+    log.info("training on %d documents (%d with augmented copies), %d windows, %d threads", len(train_docs),
+             len(fitted), len(windows), threads)
 
     generator = torch.Generator().manual_seed(config.seed)
     steps_per_epoch = (len(windows) + config.batch_size - 1) // config.batch_size
