@@ -74,6 +74,14 @@ def _annotations_import(args: argparse.Namespace) -> int:
 def _annotations_stats(args: argparse.Namespace) -> int:
     from msc_nlp import corpus
 
+    if args.style:
+        from msc_nlp.style import style_markdown
+
+        table = style_markdown(corpus.style_collections(Path(args.root)))
+        print(table, end="")
+        if args.markdown:
+            Path(args.markdown).write_text(table, encoding="utf-8")
+        return EXIT_OK
     if args.markdown:
         Path(args.markdown).write_text(corpus.statistics_markdown(Path(args.root)), encoding="utf-8")
     print(json.dumps(corpus.statistics(Path(args.root)), indent=2, sort_keys=True))
@@ -231,13 +239,21 @@ def _baseline(args: argparse.Namespace) -> int:
 
 
 def _tag(args: argparse.Namespace) -> int:
-    from msc_nlp.inputs import iter_records
+    from msc_nlp.inputs import expand_paths, iter_records
+    from msc_nlp.jsonl import check_output_path
     from msc_nlp.predict import Tagger
     from msc_nlp.tagging import tag_records
 
+    inputs = [Path(p) for p in args.inputs]
+    if not expand_paths(inputs):  # checked before the model loads: a usage error leaves nothing behind
+        raise MscNlpError(f"no_inputs: no input files in {', '.join(map(str, inputs))} "
+                          "(hidden files are skipped); name PubMed XML, MEDLINE, JSONL or text files or folders")
+    for path in (args.output, args.csv, args.html):
+        if path:
+            check_output_path(Path(path))
     model_dir = Path(args.model) if args.model else default_model()
     tagger = Tagger.load(model_dir, num_threads=args.threads, batch_size=args.batch_size)
-    records = iter_records([Path(p) for p in args.inputs], args.format)
+    records = iter_records(inputs, args.format)
     summary = tag_records(records, tagger, Path(args.output), progress=not args.quiet, resume=args.resume,
                           buffer_size=args.buffer_size)
     _write_extra_outputs(args)
@@ -284,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     annotations.add_argument("--label-map", nargs="*", default=[], metavar="FROM=TO",
                              help="import: rename labels, e.g. Cell=CELL_TYPE")
     annotations.add_argument("--markdown", help="agreement, stats: Markdown report path")
+    annotations.add_argument("--style", action="store_true",
+                             help="stats: real-text style shares (number forms, dose density, eligibility ...) "
+                                  "for corpus v1, the v2 additions, test-real-style and the whole corpus")
     annotations.add_argument("--root", default=str(DEFAULT_ANNOTATIONS), help="annotations folder")
     annotations.add_argument("--verbose", action="store_true", help="print every warning")
     annotations.set_defaults(handler=_annotations)

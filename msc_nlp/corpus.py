@@ -371,6 +371,22 @@ def statistics(root: Path) -> dict:
     return {key: dict(value) for key, value in table.items()}
 
 
+def style_collections(root: Path) -> dict[str, list[Document]]:
+    """The corpus cut the way the data card compares styles.
+
+    ``v1`` are the documents written before the real-text work (no ``style`` header tag);
+    ``v2 training`` the later ones in train or dev; then ``test-real-style`` and ``all``.
+    """
+    documents = load_corpus(root)
+    real_style = set(read_split(root, "test-real-style")) if (Path(root) / "splits" / "test-real-style.txt").exists() else set()
+    return {
+        "v1": [d for d in documents if "style" not in d.meta],
+        "v2 training": [d for d in documents if "style" in d.meta and d.id not in real_style],
+        "test-real-style": [d for d in documents if d.id in real_style],
+        "all": documents,
+    }
+
+
 def agreement(first: list[Document], second: list[Document], resamples: int = 1000) -> dict:
     """Inter-annotator agreement of two passes over the same documents.
 

@@ -7,10 +7,16 @@ from pathlib import Path
 
 from msc_nlp.errors import InputError
 from msc_nlp.pubmed import iter_medline, iter_pubmed, open_maybe_gzip, unreadable_reason
-from msc_nlp.readers import ERROR, Record, read_jsonl_records, read_text_record
+from msc_nlp.readers import BINARY, ERROR, Record, read_jsonl_records, read_text_record, screen
 
 FORMATS = ("jsonl", "text", "pubmed", "medline")
 UNREADABLE = "unreadable"
+BINARY_SIGNATURES = (b"%PDF", b"PK\x03\x04", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\xd0\xcf\x11\xe0")
+
+
+def looks_binary(head: bytes) -> bool:
+    """True for the first bytes of a file that is not text: a known binary signature or NUL bytes."""
+    return head.startswith(BINARY_SIGNATURES) or b"\x00" in head[:1024]
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
@@ -29,7 +35,7 @@ def expand_paths(paths: list[Path]) -> list[Path]:
 def detect_format(path: Path) -> str:
     """Guess a file's format from its first bytes (gzip is looked through).
 
-    ``unreadable:<reason>`` when the first bytes cannot be read (a truncated gzip stream, say);
+    ``binary`` for a file that is not text (PDF, image, NUL bytes); ``unreadable:<reason>`` when the first bytes cannot be read (a truncated gzip stream, say);
     ``pubmed`` for XML whose root is ``PubmedArticleSet`` (or any XML declaration), ``medline``
     when the first field is ``PMID-``, ``jsonl`` when it starts with ``{``, else ``text``.
     """
@@ -38,6 +44,8 @@ def detect_format(path: Path) -> str:
             head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     except (OSError, EOFError) as error:
         return f"{UNREADABLE}:{unreadable_reason(path, error)}"
+    if looks_binary(head):
+        return BINARY
     if head.startswith(b"<?xml") or head.startswith(b"<!DOCTYPE PubmedArticleSet") or head.startswith(b"<Pubmed"):
         return "pubmed"
     if head.startswith(b"PMID-"):
@@ -54,15 +62,18 @@ def iter_records(paths: list[Path], fmt: str = "auto") -> Iterator[Record]:
         kind = detect_format(path) if fmt == "auto" else fmt
         if kind.startswith(UNREADABLE + ":"):
             yield Record(path.name, "", str(path), ERROR, kind.split(":", 1)[1])
+        elif kind == BINARY:
+            yield Record(path.name, "", str(path), BINARY,
+                         "not a text file (binary content such as a PDF); convert it to text or PubMed XML first")
         elif kind == "pubmed":
             pubmed_files.append(path)
         elif kind == "medline":
-            yield from iter_medline(path)
+            yield from map(screen, iter_medline(path))
         elif kind == "jsonl":
-            yield from read_jsonl_records(path)
+            yield from map(screen, read_jsonl_records(path))
         elif kind == "text":
-            yield from read_text_record(path)
+            yield from map(screen, read_text_record(path))
         else:
             raise InputError(str(path), "format", f"unknown format {kind!r}; use one of {', '.join(FORMATS)}")
     if pubmed_files:
-        yield from iter_pubmed(pubmed_files)
+        yield from map(screen, iter_pubmed(pubmed_files))

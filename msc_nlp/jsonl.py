@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from msc_nlp.errors import InputError
+from msc_nlp.errors import InputError, MscNlpError
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -37,6 +37,21 @@ def dumps(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(", ", ": "))
 
 
+def check_output_path(path: str | Path) -> None:
+    """Refuse an output path that exists and is not a regular file (a device, a folder, a pipe).
+
+    Outputs are written to a temporary file and renamed over the target; a rename over
+    ``/dev/null`` by a privileged user would replace the device with a regular file.
+
+    Raises:
+        MscNlpError: naming the path.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        raise MscNlpError(f"{path}: exists and is not a regular file; msc-nlp writes its output by renaming a "
+                          "finished file over the target, so give the path of a new or ordinary file")
+
+
 @contextmanager
 def atomic_file(path: str | Path, mode: str = "w") -> Iterator[IO]:
     """A handle on a temporary file in ``path``'s folder, renamed to ``path`` when the block ends.
@@ -48,6 +63,7 @@ def atomic_file(path: str | Path, mode: str = "w") -> Iterator[IO]:
         mode: ``"w"`` (UTF-8 text) or ``"wb"``.
     """
     path = Path(path)
+    check_output_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     encoding = None if "b" in mode else "utf-8"
     handle = tempfile.NamedTemporaryFile(mode, encoding=encoding, dir=path.parent, prefix=f".{path.name}.",

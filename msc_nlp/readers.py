@@ -14,6 +14,49 @@ from typing import Any
 
 OK = "ok"
 ERROR = "error"
+EMPTY = "empty"
+"""Skip code: the document has no text to tag (an empty file, a whitespace-only JSONL text)."""
+BINARY = "binary"
+"""Skip code: the file is not text (a PDF, an image, an archive other than gzip)."""
+NOT_ENGLISH = "not_english"
+"""Skip code: the text is not in English; the model was trained on English abstracts only."""
+
+ENGLISH_FUNCTION_WORDS = frozenset(
+    "the of and in to with was were a for by on or at from is as that after than this be are an".split())
+
+
+def language_problem(text: str) -> str | None:
+    """Say why ``text`` does not look like English, or return None when it does (or is too short to tell).
+
+    A cheap check, no model: most letters must be Latin (Chinese, Cyrillic or Arabic text fails),
+    and a text of 30 Latin words or more must contain common English function words (Spanish,
+    German or French text fails). Greek letters and symbols of an English abstract pass.
+    """
+    letters = [ch for ch in text if ch.isalpha()]
+    if len(letters) < 40:
+        return None
+    latin = sum(1 for ch in letters if ch.isascii() or "\u00c0" <= ch <= "\u024f")
+    if latin / len(letters) < 0.7:
+        return f"only {latin / len(letters):.0%} of its letters are Latin; the model reads English abstracts only"
+    words = [w.lower() for w in text.split() if w.isalpha() and w.isascii()]
+    if len(words) >= 30:
+        share = sum(1 for w in words if w in ENGLISH_FUNCTION_WORDS) / len(words)
+        if share < 0.06:
+            return (f"only {share:.0%} of its words are common English function words; "
+                    "the model reads English abstracts only")
+    return None
+
+
+def screen(record: Record) -> Record:
+    """Give an ``ok`` record with nothing to tag, or text in another language, its own skip code."""
+    if record.status != OK:
+        return record
+    if not record.text.strip():
+        return Record(record.id, record.text, record.source, EMPTY, "the document has no text", record.extra)
+    problem = language_problem(record.text)
+    if problem:
+        return Record(record.id, record.text, record.source, NOT_ENGLISH, problem, record.extra)
+    return record
 
 
 @dataclass

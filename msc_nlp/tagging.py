@@ -28,7 +28,7 @@ from typing import Any
 
 from msc_nlp.document import Span
 from msc_nlp.errors import MscNlpError
-from msc_nlp.jsonl import dumps, write_atomic
+from msc_nlp.jsonl import check_output_path, dumps, write_atomic
 from msc_nlp.readers import ERROR, OK, Record
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,7 @@ def tag_records(records: Iterable[Record], tagger, output: Path, errors_path: Pa
     from tqdm.auto import tqdm
 
     output = Path(output)
+    check_output_path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
     errors_path = errors_path or output.with_name("errors.jsonl")

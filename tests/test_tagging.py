@@ -189,3 +189,55 @@ def test_atomic_outputs_get_ordinary_permissions(tmp_path):
     finally:
         os.umask(previous)
     assert (tmp_path / "a.jsonl").stat().st_mode & 0o777 == 0o644
+
+
+def test_binary_empty_and_foreign_text_get_their_own_status(tmp_path):
+    from msc_nlp.inputs import iter_records
+
+    (tmp_path / "a.pdf").write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
+    (tmp_path / "b.txt").write_text("")
+    (tmp_path / "c.txt").write_text("间充质干细胞治疗急性心肌梗死的临床研究。" * 5, encoding="utf-8")
+    (tmp_path / "d.txt").write_text("Las células madre mesenquimales se administraron por vía intracoronaria en "
+                                    "pacientes con infarto agudo de miocardio y se midió la fracción de eyección "
+                                    "del ventrículo izquierdo a los seis meses en todos los grupos del estudio "
+                                    "aleatorizado con seguimiento clínico completo durante un año entero.")
+    (tmp_path / "e.txt").write_text("Intracoronary MSCs after infarction\n\nSixty patients received 2 × 10^6 cells/kg "
+                                    "of allogeneic MSCs by intracoronary infusion; LVEF rose and TNF-α fell in the "
+                                    "treated group compared with the placebo group at six months.")
+    status = {Path(r.source).name: r.status for r in iter_records([tmp_path])}
+    assert status == {"a.pdf": "binary", "b.txt": "empty", "c.txt": "not_english", "d.txt": "not_english",
+                      "e.txt": "ok"}
+
+
+def test_usage_errors_leave_nothing_behind_and_load_no_model(tmp_path, monkeypatch):
+    from msc_nlp import predict
+    from msc_nlp.cli import main
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model must not load before the inputs are checked")
+
+    monkeypatch.setattr(predict.Tagger, "load", classmethod(no_model))
+    out = tmp_path / "out" / "t.jsonl"
+    assert main(["tag", str(tmp_path / "missing"), "-o", str(out)]) == 2
+    (tmp_path / "empty").mkdir()
+    assert main(["tag", str(tmp_path / "empty"), "-o", str(out)]) == 2
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_an_output_that_is_not_a_regular_file_is_refused(tmp_path, monkeypatch):
+    from msc_nlp import predict
+    from msc_nlp.cli import main
+    from msc_nlp.errors import MscNlpError
+    from msc_nlp.jsonl import write_atomic
+
+    monkeypatch.setattr(predict.Tagger, "load", classmethod(lambda *a, **k: (_ for _ in ()).throw(AssertionError())))
+    (tmp_path / "in.txt").write_text("Title\n\nSome abstract text about MSCs given by intracoronary infusion.")
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    assert main(["tag", str(tmp_path / "in.txt"), "-o", str(folder)]) == 2
+    fifo = tmp_path / "a_fifo"  # stands in for /dev/null: a failing guard must not replace a real device
+    os.mkfifo(fifo)
+    assert main(["tag", str(tmp_path / "in.txt"), "-o", str(fifo)]) == 2
+    with pytest.raises(MscNlpError, match="not a regular file"):
+        write_atomic(fifo, ["x"])
+    assert fifo.is_fifo()
