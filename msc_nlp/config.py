@@ -39,6 +39,8 @@ class TrainConfig:
         half: save weights as fp16.
         augment_copies: augmented copies of each training document added per run (``augment``:
             number notations, symbol spellings, section-label case, abbreviations); 0 for none.
+        augment_probability: chance, per document and epoch, that an epoch trains on a fresh
+            augmented variant instead of the document (same cost per epoch as no augmentation).
         init_from: a trained msc_nlp model folder to continue from (its labels must match the
             schema); empty to start from ``base_model`` with a fresh head.
     """
@@ -64,6 +66,7 @@ class TrainConfig:
     num_threads: int = 0
     half: bool = True
     augment_copies: int = 0
+    augment_probability: float = 0.0
     init_from: str = ""
 
     @classmethod

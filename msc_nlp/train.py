@@ -25,7 +25,7 @@ from msc_nlp.corpus import load_corpus_file, load_split
 from msc_nlp.document import Document
 from msc_nlp.errors import MscNlpError
 from msc_nlp.evaluate import evaluate
-from msc_nlp.augment import augment
+from msc_nlp.augment import augment, augment_document
 from msc_nlp.model import load_base, load_model, save_model
 from msc_nlp.predict import Tagger, configure_threads
 from msc_nlp.preprocess import IGNORE_INDEX, encode, make_windows
@@ -87,6 +87,20 @@ def load_extra(paths: list[str]) -> list[Document]:
     return documents
 
 
+def _windows(tokenizer, documents: list[Document], config: TrainConfig):
+    encoded = encode(tokenizer, [d.text for d in documents], [d.spans for d in documents])
+    return make_windows(tokenizer, encoded, config.max_length, config.stride)
+
+
+def resample_augmented(documents: list[Document], probability: float, rng: random.Random) -> list[Document]:
+    """The documents of one epoch: each replaced, with ``probability``, by a fresh augmented variant.
+
+    The number of documents stays the same, so an epoch with augmentation costs what one without
+    costs; the variants change from epoch to epoch (``augment.augment_document``).
+    """
+    return [augment_document(doc, rng) if rng.random() < probability else doc for doc in documents]
+
+
 def training_documents(config: TrainConfig) -> list[Document]:
     """The corpus split(s) named by ``config.train_split`` (``train+dev`` joins splits) plus ``extra_train``."""
     corpus = Path(config.corpus)
@@ -127,10 +141,10 @@ def train(config: TrainConfig, progress: bool = False, train_docs: list[Document
     else:
         tokenizer, model = load_base(config.base_model)
     fitted = train_docs + augment(train_docs, config.augment_copies, config.seed) if config.augment_copies else train_docs
-    encoded = encode(tokenizer, [d.text for d in fitted], [d.spans for d in fitted])
-    windows = make_windows(tokenizer, encoded, config.max_length, config.stride)
+    windows = _windows(tokenizer, fitted, config)
     log.info("training on %d documents (%d with augmented copies), %d windows, %d threads", len(train_docs),
              len(fitted), len(windows), threads)
+    augment_rng = random.Random(config.seed + 1)
 
     generator = torch.Generator().manual_seed(config.seed)
     steps_per_epoch = (len(windows) + config.batch_size - 1) // config.batch_size
@@ -150,6 +164,8 @@ def train(config: TrainConfig, progress: bool = False, train_docs: list[Document
     history = []
     for epoch in range(1, config.epochs + 1):
         model.train()
+        if config.augment_probability:
+            windows = _windows(tokenizer, resample_augmented(fitted, config.augment_probability, augment_rng), config)
         order = torch.randperm(len(windows), generator=generator).tolist()
         losses = []
         bar = tqdm(range(0, len(order), config.batch_size), desc=f"epoch {epoch}", disable=not progress, unit="batch")

@@ -128,3 +128,17 @@ def test_training_documents_join_splits_and_extra_files(tmp_path):
     dev = training_documents(TrainConfig(corpus=str(root), train_split="dev"))
     assert len(joined) == len(train_only) + len(dev) + 1
     assert joined[-1].id == "d1"
+
+
+def test_continued_training_with_augmentation_runs_and_keeps_labels(overfit_model, tmp_path):
+    from msc_nlp.train import train
+
+    config = TrainConfig(init_from=str(overfit_model), output_dir=str(tmp_path / "continued"), epochs=1,
+                         batch_size=2, max_length=64, stride=16, eval_max_length=128, eval_stride=32,
+                         augment_probability=1.0, dev_split="", learning_rate=1e-5, half=False)
+    result = train(config, train_docs=TWO_DOCUMENTS, dev_docs=[])
+    assert result.best_epoch == 1
+    tagger = Tagger.load(tmp_path / "continued")
+    predictions = tagger.predict([doc.text for doc in TWO_DOCUMENTS])
+    # one small-step epoch from an overfit model keeps what it knew
+    assert [(s.start, s.end, s.label) for s in predictions[0]] == [(s.start, s.end, s.label) for s in TWO_DOCUMENTS[0].spans]
