@@ -177,6 +177,9 @@ def _write_split_reports(results: dict, out: str | None, markdown: str | None) -
         row = [results[n]["strict"]["micro" if label == "micro" else "per_type"] for n in names]
         values = [r["f1"] if label == "micro" else r[label]["f1"] for r in row]
         print(f"{label:<10}" + " ".join(f"{v:>16.3f}" for v in values))
+    print("false facts per document without cell therapy "
+          + ", ".join(f"{n}: {results[n]['no_cell_therapy']['per_document']:.2f} "
+                      f"({results[n]['no_cell_therapy']['documents']} documents)" for n in names))
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -208,7 +208,29 @@ def evaluate(gold_docs: list[Document], predictions: list[list[Span]], resamples
         result[mode] = _block(count_matrix(gold, predictions, mode), resamples, seed)
     result["token"] = token_scores([d.text for d in gold_docs], gold, predictions)
     result["errors"] = [e for doc, pred in zip(gold_docs, predictions) for e in error_listing(doc, pred)]
+    result["no_cell_therapy"] = false_facts_without_cell_therapy(gold_docs, predictions)
     return result
+
+
+def false_facts_without_cell_therapy(gold_docs: list[Document], predictions: list[list[Span]]) -> dict:
+    """Predicted CELL_TYPE, DOSE, ROUTE and TIMING spans in documents without cell therapy.
+
+    Documents whose ``meta.study_type`` is ``negative`` have gold OUTCOME spans only; any other
+    predicted type there is a false fact (a drug dose read as a cell dose, say).
+
+    Returns:
+        ``{"documents", "false_spans", "per_document", "by_type"}``; ``per_document`` is 0.0 when
+        there is no such document.
+    """
+    negatives = [(doc, spans) for doc, spans in zip(gold_docs, predictions) if doc.meta.get("study_type") == "negative"]
+    by_type: dict[str, int] = {}
+    for _, spans in negatives:
+        for span in spans:
+            if span.label != "OUTCOME":
+                by_type[span.label] = by_type.get(span.label, 0) + 1
+    total = sum(by_type.values())
+    return {"documents": len(negatives), "false_spans": total,
+            "per_document": round(total / len(negatives), 3) if negatives else 0.0, "by_type": by_type}
 
 
 def markdown_report(result: dict, title: str = "Evaluation", max_errors: int = 60) -> str:
@@ -227,6 +249,10 @@ def markdown_report(result: dict, title: str = "Evaluation", max_errors: int = 6
                      f"{micro['f1_ci95'][0]:.3f}-{micro['f1_ci95'][1]:.3f} | | |")
         lines.append(f"| **macro** | | | {macro['f1']:.3f} | {macro['f1_ci95'][0]:.3f}-{macro['f1_ci95'][1]:.3f} | | |")
         lines.append("")
+    negatives = result.get("no_cell_therapy", {})
+    if negatives.get("documents"):
+        lines += [f"Documents without cell therapy: {negatives['documents']}, with {negatives['false_spans']} "
+                  f"predicted CELL_TYPE/DOSE/ROUTE/TIMING spans ({negatives['per_document']:.2f} per document)", ""]
     token = result["token"]
     lines += [f"Token level: precision {token['precision']:.3f}, recall {token['recall']:.3f}, F1 {token['f1']:.3f}", ""]
     errors = result["errors"]
