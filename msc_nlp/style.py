@@ -28,6 +28,11 @@ N_EQUALS = re.compile(r"\bn\s?=\s?\d")
 PRODUCT_WORDS = re.compile(r"exosom|vesic|\bs?EVs?\b|secretome|conditioned medi", re.I)
 ELIGIBILITY = re.compile(r"inclusion|eligib|enrolled if|entry criteria|were required to have|criteria", re.I)
 THRESHOLD_MEASURES = re.compile(r"LVEF|ejection fraction|NYHA|New York Heart|heart failure|angina", re.I)
+# A threshold on LVEF or NYHA class, the way eligibility is written: "LVEF <= 45%", "ejection
+# fraction of 35% or less", "LVEF between 20% and 45%", "NYHA class II-III".
+THRESHOLD = re.compile(r"(?:LVEF|ejection fraction|\bEF)\)?\s*(?:of\s*|was\s*)?(?:[<>≤≥]|<=|>=|below|under|less than|above|"
+                       r"between|\d+(?:\.\d+)?\s*%?\s*(?:or less|or lower|or below))"
+                       r"|NYHA(?: functional)? class(?:es)? (?:I{1,3}|IV)\s*(?:-|–|to|or|/)\s*(?:I{1,3}|IV)", re.I)
 ABBREVIATION_INSIDE = re.compile(r"\([A-Z][\w-]{0,9}\)\s\S")
 
 
@@ -59,7 +64,7 @@ MEASURES: list[tuple[str, str, Callable[[Document], bool], Callable[[Document], 
     ("exosome / EV / secretome / CM product", "all", lambda d: True,
      lambda d: any(s.label == "CELL_TYPE" and PRODUCT_WORDS.search(s.text_in(d.text)) for s in d.spans)),
     ("eligibility with LVEF/NYHA/disease", "clinical and protocol", _clinical,
-     lambda d: bool(ELIGIBILITY.search(d.text) and THRESHOLD_MEASURES.search(d.text))),
+     lambda d: bool(THRESHOLD.search(d.text) or (ELIGIBILITY.search(d.text) and THRESHOLD_MEASURES.search(d.text)))),
     ("abbreviation defined inside a span", "all", lambda d: True,
      lambda d: any(ABBREVIATION_INSIDE.search(s.text_in(d.text)) for s in d.spans)),
     ("negative or near-miss", "all", lambda d: True,
