@@ -95,7 +95,7 @@ def _annotations_check(args: argparse.Namespace) -> int:
     for error in report.errors:
         print(f"ERROR {error}")
     for kind, messages in report.warnings.items():
-        if args.verbose:
+        if args.all_warnings:
             for message in messages:
                 print(f"WARN  {kind}: {message}")
         print(f"warnings {kind}: {len(messages)}")
@@ -260,17 +260,32 @@ def _tag(args: argparse.Namespace) -> int:
     summary = tag_records(records, tagger, Path(args.output), progress=not args.quiet, resume=args.resume,
                           buffer_size=args.buffer_size)
     _write_extra_outputs(args)
-    skipped = sum(summary.skipped.values())
-    reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary.skipped.items()))
-    print(f"{summary.total} records: {summary.ok} ok, {summary.errors} errors, {skipped} skipped"
-          + (f" ({reasons})" if reasons else "") + (f"; {summary.resumed} taken from the interrupted run" if summary.resumed else "")
-          + f" -> {args.output}", file=sys.stderr)
+    print(summary_line(summary, args.output), file=sys.stderr)
+    for status, lines in sorted(summary.examples.items()):
+        count = summary.errors if status == "error" else summary.skipped[status]
+        print(f"  {plural(count, 'record')} {status}, e.g.:", file=sys.stderr)
+        for line in lines:
+            print(f"    {line}", file=sys.stderr)
     if not summary.balanced:
         print("error: record counts do not add up; the output cannot be trusted", file=sys.stderr)
         return EXIT_NOTHING_TRUSTWORTHY
     if summary.errors:
         return EXIT_SOME_FAILED if summary.ok else EXIT_NOTHING_TRUSTWORTHY
     return EXIT_OK
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 record``, ``2 records``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def summary_line(summary, output: str) -> str:
+    """One line of counts for the end of a tagging run, e.g. ``58 records: 56 ok, 1 error, ...``."""
+    skipped = sum(summary.skipped.values())
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary.skipped.items()))
+    return (f"{plural(summary.total, 'record')}: {summary.ok} ok, {plural(summary.errors, 'error')}, {skipped} skipped"
+            + (f" ({reasons})" if reasons else "")
+            + (f"; {summary.resumed} taken from the interrupted run" if summary.resumed else "") + f" -> {output}")
 
 
 def _write_extra_outputs(args: argparse.Namespace) -> None:
@@ -290,7 +305,8 @@ def _write_extra_outputs(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``msc-nlp`` and its subcommands."""
     parser = argparse.ArgumentParser(prog="msc-nlp", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log everything (debug), library load reports too")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, errors only")
     commands = parser.add_subparsers(dest="command", required=True)
 
     annotations = commands.add_parser("annotations", help="build, split, check and count the corpus")
@@ -307,13 +323,13 @@ def build_parser() -> argparse.ArgumentParser:
                              help="stats: real-text style shares (number forms, dose density, eligibility ...) "
                                   "for corpus v1, the v2 additions, test-real-style and the whole corpus")
     annotations.add_argument("--root", default=str(DEFAULT_ANNOTATIONS), help="annotations folder")
-    annotations.add_argument("--verbose", action="store_true", help="print every warning")
+    annotations.add_argument("--all-warnings", action="store_true", help="check: print every warning, not only counts")
     annotations.set_defaults(handler=_annotations)
 
     train = commands.add_parser("train", help="fine-tune a token classifier")
     train.add_argument("--config", help="TOML file of training options")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="option overrides, e.g. epochs=3")
-    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser("evaluate", help="score a model or a predictions file against gold")
@@ -345,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     tag = commands.add_parser(
         "tag", help="tag abstracts (JSONL, text, PubMed XML, MEDLINE)",
         description="Exit codes: 0 all records ok or skipped with a reason; 1 some records failed "
-                    "(outputs written, see errors.jsonl); 2 nothing trustworthy written.")
+                    "(outputs written, see OUT.errors.jsonl); 2 nothing trustworthy written.")
     tag.add_argument("inputs", nargs="+", help="input files or folders")
     tag.add_argument("-o", "--output", required=True, help="output JSONL")
     tag.add_argument("--model", help="model folder (default: $MSC_NLP_MODEL or the shipped models/msc-ner)")
@@ -357,17 +373,40 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("--csv", help="also write one CSV row per entity to this file")
     tag.add_argument("--brat", help="also write BRAT standoff (.txt/.ann pairs) into this folder")
     tag.add_argument("--html", help="also write an HTML report with highlighted entities and charts")
-    tag.add_argument("--quiet", action="store_true", help="no progress bar")
+    tag.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bar")
     tag.set_defaults(handler=_tag)
     __import__("msc_nlp.fetch").fetch.add_parser(commands)
     return parser
 
 
+def configure_logging(verbose: bool, quiet: bool, command: str) -> None:
+    """Quiet by default: warnings only (``train`` also reports its epochs); ``-v`` shows everything.
+
+    Without ``-v`` the load reports and "Loading weights" bars of transformers and the INFO lines
+    of ONNX Runtime's quantizer are silenced; ``-q`` keeps errors only.
+    """
+    if verbose:
+        level = logging.DEBUG
+    elif quiet:
+        level = logging.ERROR
+    else:
+        level = logging.INFO if command == "train" else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    if not verbose:
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+        if "transformers" in sys.modules:
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.set_verbosity_error()
+            transformers_logging.disable_progress_bar()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``msc-nlp``; returns the exit code."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.verbose, args.quiet, args.command)
     try:
         return args.handler(args)
     except MscNlpError as error:

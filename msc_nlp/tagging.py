@@ -7,7 +7,8 @@ Output lines (JSONL)::
 ``start``/``end`` are code-point offsets into ``text``, end exclusive, and
 ``text[start:end] == entity["text"]`` for every entity. Records that are not ``ok`` keep their
 status (``error`` or a skip code such as ``no_abstract``) with a ``reason`` and the ``source``
-they were read from; errors are also listed in ``errors.jsonl`` beside the output.
+they were read from; errors are also listed in ``<output stem>.errors.jsonl`` beside the output
+(``out/examples.jsonl`` -> ``out/examples.errors.jsonl``), so two runs into one folder keep both lists.
 
 Writing is crash-safe: lines go to ``<output>.partial`` in the output folder, flushed after each
 buffer; at the end the file is renamed to the output. ``resume=True`` keeps the complete lines
@@ -33,6 +34,10 @@ from msc_nlp.readers import ERROR, OK, Record
 
 log = logging.getLogger(__name__)
 
+ROUTINE_SKIPS = ("deleted", "superseded", "no_abstract", "other_abstract_only")
+"""Skip codes that PubMed files produce in normal use; they are counted but not shown as problems."""
+EXAMPLES_PER_STATUS = 3
+
 
 @dataclass
 class TagSummary:
@@ -45,6 +50,8 @@ class TagSummary:
         skipped: skip code -> count (``no_abstract``, ``deleted``, ``superseded`` ...).
         entities: label -> number of entities emitted.
         resumed: records taken over from an earlier, interrupted run.
+        examples: status -> the first few ``source: reason`` lines of records with that status
+            (errors and problem skips; routine PubMed skips such as ``superseded`` are left out).
     """
 
     total: int = 0
@@ -53,11 +60,16 @@ class TagSummary:
     skipped: Counter = field(default_factory=Counter)
     entities: Counter = field(default_factory=Counter)
     resumed: int = 0
+    examples: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, output: dict[str, Any]) -> None:
         """Count one output record."""
         self.total += 1
         status = output["status"]
+        if status not in (OK, *ROUTINE_SKIPS):
+            shown = self.examples.setdefault(status, [])
+            if len(shown) < EXAMPLES_PER_STATUS:
+                shown.append(f"{output.get('source')}: {output.get('reason')}")
         if status == OK:
             self.ok += 1
             self.entities.update(entity["label"] for entity in output["entities"])
@@ -118,6 +130,11 @@ def _complete_lines(partial: Path) -> list[str]:
     return good
 
 
+def errors_path_for(output: Path) -> Path:
+    """The error list that belongs to an output: ``run.jsonl`` -> ``run.errors.jsonl`` in the same folder."""
+    return output.with_name(f"{output.stem}.errors.jsonl" if output.suffix == ".jsonl" else f"{output.name}.errors.jsonl")
+
+
 def tag_records(records: Iterable[Record], tagger, output: Path, errors_path: Path | None = None,
                 buffer_size: int = 256, progress: bool = False, resume: bool = False) -> TagSummary:
     """Tag records and write the output JSONL (and ``errors.jsonl``).
@@ -127,7 +144,9 @@ def tag_records(records: Iterable[Record], tagger, output: Path, errors_path: Pa
             order, when resuming.
         tagger: a ``predict.Tagger``.
         output: output JSONL path.
-        errors_path: where to list error records (default: ``errors.jsonl`` beside the output).
+        errors_path: where to list error records (default: ``errors_path_for(output)``). The list
+            is made from the whole output, so after ``resume`` it holds the errors of the interrupted
+            part and of the rest.
         buffer_size: records per length-sorted buffer (bounds memory).
         progress: show a progress bar with records per second.
         resume: continue from ``<output>.partial`` left by an interrupted run.
@@ -144,7 +163,7 @@ def tag_records(records: Iterable[Record], tagger, output: Path, errors_path: Pa
     check_output_path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
-    errors_path = errors_path or output.with_name("errors.jsonl")
+    errors_path = errors_path or errors_path_for(output)
     summary = TagSummary()
     kept: list[str] = _complete_lines(partial) if resume and partial.exists() else []
     records = iter(records)
@@ -160,7 +179,7 @@ def tag_records(records: Iterable[Record], tagger, output: Path, errors_path: Pa
         for line in kept:
             handle.write(line + "\n")
         handle.flush()
-        bar = tqdm(disable=not progress, unit="abstract", desc="tagging", initial=len(kept))
+        bar = tqdm(disable=not progress, unit=" abstracts", desc="tagging", initial=len(kept))
         for batch in tagged(records, tagger, buffer_size):
             handle.write("".join(dumps(output_record(r, s, tagger.model_id)) + "\n" for r, s in batch))
             handle.flush()

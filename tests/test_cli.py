@@ -28,7 +28,9 @@ def test_tag_jsonl_and_text_through_entry_point(overfit_model, tmp_path):
     out = tmp_path / "out" / "tagged.jsonl"
     result = run("tag", str(source), str(text_file), "-o", str(out), "--model", str(overfit_model), "--quiet")
     assert result.returncode == 1, result.stderr  # one bad line: outputs written, exit 1
-    assert "4 records: 3 ok, 1 errors" in result.stderr
+    assert "4 records: 3 ok, 1 error, 0 skipped" in result.stderr
+    assert f"1 record error, e.g.:\n    {source}:2: not valid JSON" in result.stderr  # where, on the console
+    assert "Loading weights" not in result.stderr and "\x1b[" not in result.stderr  # quiet by default
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in records] == ["p1", "in.jsonl:2", "p2", "abstract"]
     assert records[0]["text"] == TWO_DOCUMENTS[0].text and records[0]["title"] == title
@@ -38,7 +40,7 @@ def test_tag_jsonl_and_text_through_entry_point(overfit_model, tmp_path):
             assert record["text"][entity["start"] : entity["end"]] == entity["text"]
     assert [(e["start"], e["end"], e["label"]) for e in records[0]["entities"]] == \
            [(s.start, s.end, s.label) for s in TWO_DOCUMENTS[0].spans]
-    errors = [json.loads(line) for line in (out.parent / "errors.jsonl").read_text().splitlines()]
+    errors = [json.loads(line) for line in (out.parent / f"{out.stem}.errors.jsonl").read_text().splitlines()]
     assert errors == [{"id": "in.jsonl:2", "source": f"{source}:2", "reason": records[1]["reason"]}]
 
 

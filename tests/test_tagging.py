@@ -48,7 +48,7 @@ def test_mixed_folder_every_record_accounted_for(tagger, tmp_path):
     assert summary.balanced and summary.total == len(lines) == 14
     assert summary.errors == 3  # broken JSON line, non-UTF-8 text file, broken XML
     assert summary.skipped == {"no_abstract": 2, "other_abstract_only": 1, "deleted": 2, "superseded": 1}
-    errors = [json.loads(line) for line in (tmp_path / "errors.jsonl").read_text().splitlines()]
+    errors = [json.loads(line) for line in (tmp_path / "out.errors.jsonl").read_text().splitlines()]
     assert {e["source"].split("/")[-1] for e in errors} == {"notes.jsonl:2", "latin1.txt", "pubmed_broken.xml:16"}
     for record in lines:
         for entity in record["entities"]:
