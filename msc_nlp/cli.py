@@ -266,6 +266,11 @@ def _tag(args: argparse.Namespace) -> int:
         print(f"  {plural(count, 'record')} {status}, e.g.:", file=sys.stderr)
         for line in lines:
             print(f"    {line}", file=sys.stderr)
+    return exit_code(summary)
+
+
+def exit_code(summary) -> int:
+    """0 when every record is ok or skipped with a reason, 1 when some failed, 2 when none was tagged or counts disagree."""
     if not summary.balanced:
         print("error: record counts do not add up; the output cannot be trusted", file=sys.stderr)
         return EXIT_NOTHING_TRUSTWORTHY

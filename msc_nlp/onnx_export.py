@@ -79,6 +79,56 @@ def export(model_dir: str | Path, out_dir: str | Path, quantize: bool = True, op
     return paths
 
 
+def cache_root() -> Path:
+    """Where ONNX exports are cached: ``$MSC_NLP_CACHE``, else ``$XDG_CACHE_HOME/msc_nlp``, else ``~/.cache/msc_nlp``."""
+    if os.environ.get("MSC_NLP_CACHE"):
+        return Path(os.environ["MSC_NLP_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "msc_nlp"
+
+
+def weights_digest(model_dir: str | Path) -> str:
+    """SHA-256 of a model folder's ``model.safetensors`` (first 16 hex digits): the export's cache key."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(Path(model_dir) / "model.safetensors", "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def cached_export(model_dir: str | Path, cache: str | Path | None = None) -> Path:
+    """The ONNX export of ``model_dir`` in the user cache, exported (atomically) on first use.
+
+    The model folder is only read, so a read-only install works. The cache folder is keyed by the
+    weights' checksum: a retrained model in the same folder gets a fresh export.
+
+    Returns:
+        The folder holding ``model.onnx``, ``model.int8.onnx`` and the tokenizer and label files.
+    """
+    import shutil
+    import tempfile
+
+    root = Path(cache) if cache else cache_root()
+    target = root / "onnx" / f"{Path(model_dir).resolve().name}-{weights_digest(model_dir)}"
+    if (target / INT8_FILE).exists() and (target / FP32_FILE).exists():
+        return target
+    root.joinpath("onnx").mkdir(parents=True, exist_ok=True)
+    log.info("exporting %s to ONNX (once) in %s", model_dir, target)
+    scratch = Path(tempfile.mkdtemp(dir=root / "onnx", prefix=".export-"))
+    try:
+        export(model_dir, scratch)
+        if target.exists():  # a concurrent export finished first
+            shutil.rmtree(scratch)
+        else:
+            os.replace(scratch, target)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return target
+
+
 def first_attention_nodes(model) -> list[str]:
     """Names of the first encoder layer's attention nodes, kept in fp32 when quantizing.
 

@@ -98,11 +98,9 @@ def make_tagger(system: str, model_dir: Path):
         from msc_nlp.predict import Tagger
 
         return Tagger.load(model_dir).predict
-    from msc_nlp.onnx_export import INT8_FILE, OnnxTagger, export
+    from msc_nlp.onnx_export import OnnxTagger, cached_export
 
-    onnx_dir = model_dir / "onnx"
-    if not (onnx_dir / INT8_FILE).exists():
-        export(model_dir, onnx_dir)
+    onnx_dir = cached_export(model_dir)
     return OnnxTagger(onnx_dir, int8=system == "onnx_int8").predict
 
 

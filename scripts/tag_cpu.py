@@ -6,7 +6,8 @@ Examples:
     python scripts/tag_cpu.py examples/ -o out/tagged.jsonl --onnx          # int8 ONNX Runtime
     python scripts/tag_cpu.py abstracts.jsonl -o tagged.jsonl --onnx --fp32 # fp32 ONNX Runtime
 
-With ``--onnx`` the model is exported (once) to ``<model>/onnx`` with ``torch.onnx.export`` and
+With ``--onnx`` the model is exported (once) to the user cache (``~/.cache/msc_nlp/onnx/<model>-<weights
+checksum>``, or ``$MSC_NLP_CACHE``; the model folder may be read-only) with ``torch.onnx.export`` and
 quantized to int8 with ``onnxruntime.quantization.quantize_dynamic``; tokenisation, windows,
 merging and decoding are the library's own, so offsets and output format are the same as
 ``msc-nlp tag``. Exit codes as for ``msc-nlp tag``: 0 all ok, 1 some records failed, 2 failure.
@@ -15,15 +16,14 @@ merging and decoding are the library's own, so offsets and output format are the
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from msc_nlp.cli import default_model
+    from msc_nlp.cli import EXIT_NOTHING_TRUSTWORTHY, configure_logging, default_model, exit_code, summary_line
     from msc_nlp.errors import MscNlpError
-    from msc_nlp.inputs import iter_records
+    from msc_nlp.inputs import expand_paths, iter_records
     from msc_nlp.tagging import tag_records
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,31 +35,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="0: all cores this process may use")
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log everything")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, errors only")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.verbose, args.quiet, "tag")
     model_dir = args.model or default_model()
     try:
+        inputs = [Path(p) for p in args.inputs]
+        if not expand_paths(inputs):
+            raise MscNlpError(f"no_inputs: no input files in {', '.join(map(str, inputs))}")
         if args.onnx:
-            from msc_nlp.onnx_export import INT8_FILE, OnnxTagger, export
+            from msc_nlp.onnx_export import OnnxTagger, cached_export
 
-            onnx_dir = model_dir / "onnx"
-            if not (onnx_dir / INT8_FILE).exists():
-                logging.info("exporting %s to ONNX (once) in %s", model_dir, onnx_dir)
-                export(model_dir, onnx_dir)
-            tagger = OnnxTagger(onnx_dir, int8=not args.fp32, batch_size=args.batch_size,
+            tagger = OnnxTagger(cached_export(model_dir), int8=not args.fp32, batch_size=args.batch_size,
                                 num_threads=args.threads or None)
         else:
             from msc_nlp.predict import Tagger
 
             tagger = Tagger.load(model_dir, num_threads=args.threads or None, batch_size=args.batch_size)
-        summary = tag_records(iter_records([Path(p) for p in args.inputs]), tagger, Path(args.output),
-                              progress=True, resume=args.resume)
+        summary = tag_records(iter_records(inputs), tagger, Path(args.output), progress=not args.quiet,
+                              resume=args.resume)
     except MscNlpError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"{summary.total} records: {summary.ok} ok, {summary.errors} errors, "
-          f"{sum(summary.skipped.values())} skipped -> {args.output}", file=sys.stderr)
-    return 1 if summary.errors else 0
+        return EXIT_NOTHING_TRUSTWORTHY
+    print(summary_line(summary, args.output), file=sys.stderr)
+    return exit_code(summary)
 
 
 if __name__ == "__main__":

@@ -57,3 +57,25 @@ def test_int8_within_one_point_of_fp32_on_test_split(tmp_path):
     fp32 = evaluate(test, Tagger.load(model).predict(texts), resamples=0)["strict"]["micro"]["f1"]
     int8 = evaluate(test, OnnxTagger(tmp_path, int8=True).predict(texts), resamples=0)["strict"]["micro"]["f1"]
     assert fp32 - int8 <= 0.01, (fp32, int8)
+
+
+def test_cached_export_leaves_a_read_only_model_folder_alone(overfit_model, tmp_path, monkeypatch):
+    import shutil
+    import stat
+
+    from msc_nlp import onnx_export
+
+    model = tmp_path / "installed-model"
+    shutil.copytree(overfit_model, model)
+    before = sorted(p.name for p in model.iterdir())
+    model.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        folder = onnx_export.cached_export(model, cache=tmp_path / "cache")
+        assert (folder / "model.int8.onnx").exists() and folder.parent == tmp_path / "cache" / "onnx"
+        assert onnx_export.weights_digest(model) in folder.name
+        assert sorted(p.name for p in model.iterdir()) == before
+        monkeypatch.setattr(onnx_export, "export", lambda *a, **k: (_ for _ in ()).throw(AssertionError("re-export")))
+        assert onnx_export.cached_export(model, cache=tmp_path / "cache") == folder  # second use: from the cache
+        assert not list((tmp_path / "cache" / "onnx").glob(".export-*"))
+    finally:
+        model.chmod(stat.S_IRWXU)
