@@ -81,8 +81,8 @@ def _bad_first_word(text: str, token: tuple[int, int, str], label: str) -> bool:
     _, token_end, word = token
     if text[token_end : token_end + 1] == "-":
         return False  # "in-stent restenosis", "post-infarction remodelling"
-    if label in ADVERBIAL_TYPES:
-        return _is(word, LEADING_FUNCTION_WORDS) and word.lower() not in ("a", "an", "the")
+    if label in ADVERBIAL_TYPES:  # "with reperfusion", "a median of 7 days after MI"
+        return _is(word, LEADING_FUNCTION_WORDS) and word.lower() not in ("a", "an", "the", "with")
     return _is(word, LEADING_FUNCTION_WORDS) or _is(word, LEADING_PREPOSITIONS)
 
 
@@ -115,7 +115,8 @@ def repair_span(text: str, span: Span) -> Span | None:
             end = start + opened  # "New York Heart Association (NYHA" -> cut before the open bracket
         elif closed is not None:
             end = start + closed  # "LVED) volume" is rarer than "LVED)": keep what precedes the stray closer
-        elif last in EDGE_PUNCTUATION or _is(last, TRAILING_FUNCTION_WORDS):
+        elif last in EDGE_PUNCTUATION or (_is(last, TRAILING_FUNCTION_WORDS) and not (
+                span.label == "TIMING" and last.lower() in ("before", "after"))):  # "MI 3 months before"
             end = tokens[-2][1] if len(tokens) > 1 else start
         else:
             break
