@@ -10,7 +10,6 @@ from msc_nlp.pubmed import iter_medline, iter_pubmed, open_maybe_gzip, unreadabl
 from msc_nlp.readers import BINARY, ERROR, Record, read_jsonl_records, read_text_record, screen
 
 FORMATS = ("jsonl", "text", "pubmed", "medline")
-UNREADABLE = "unreadable"
 BINARY_SIGNATURES = (b"%PDF", b"PK\x03\x04", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\xd0\xcf\x11\xe0")
 
 
@@ -35,15 +34,14 @@ def expand_paths(paths: list[Path]) -> list[Path]:
 def detect_format(path: Path) -> str:
     """Guess a file's format from its first bytes (gzip is looked through).
 
-    ``binary`` for a file that is not text (PDF, image, NUL bytes); ``unreadable:<reason>`` when the first bytes cannot be read (a truncated gzip stream, say);
-    ``pubmed`` for XML whose root is ``PubmedArticleSet`` (or any XML declaration), ``medline``
-    when the first field is ``PMID-``, ``jsonl`` when it starts with ``{``, else ``text``.
+    ``binary`` for a file that is not text (PDF, image, NUL bytes); ``pubmed`` for XML whose root
+    is ``PubmedArticleSet`` (or any XML declaration), ``medline`` when the first field is ``PMID-``, ``jsonl`` when it starts with ``{``, else ``text``.
+
+    Raises:
+        OSError, EOFError: when the first bytes cannot be read (a truncated gzip stream, say).
     """
-    try:
-        with open_maybe_gzip(path) as handle:
-            head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-    except (OSError, EOFError) as error:
-        return f"{UNREADABLE}:{unreadable_reason(path, error)}"
+    with open_maybe_gzip(path) as handle:
+        head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     if looks_binary(head):
         return BINARY
     if head.startswith(b"<?xml") or head.startswith(b"<!DOCTYPE PubmedArticleSet") or head.startswith(b"<Pubmed"):
@@ -59,10 +57,12 @@ def iter_records(paths: list[Path], fmt: str = "auto") -> Iterator[Record]:
     resolve the same way whatever order the files were given in."""
     pubmed_files = []
     for path in expand_paths(paths):
-        kind = detect_format(path) if fmt == "auto" else fmt
-        if kind.startswith(UNREADABLE + ":"):
-            yield Record(path.name, "", str(path), ERROR, kind.split(":", 1)[1])
-        elif kind == BINARY:
+        try:
+            kind = detect_format(path) if fmt == "auto" else fmt
+        except (OSError, EOFError) as error:
+            yield Record(path.name, "", str(path), ERROR, unreadable_reason(path, error))
+            continue
+        if kind == BINARY:
             yield Record(path.name, "", str(path), BINARY,
                          "not a text file (binary content such as a PDF); convert it to text or PubMed XML first")
         elif kind == "pubmed":

@@ -136,13 +136,17 @@ def record_metadata(directory: str | Path, values: dict[str, Any]) -> None:
     path.write_text(json.dumps(metadata, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def model_id(directory: str | Path) -> str:
-    """A short identifier of a model for output records: ``<folder name>@<weights hash prefix>``."""
+def weights_sha256(directory: str | Path) -> str:
+    """Hex SHA-256 of a model folder's ``model.safetensors`` (read in 1 MiB blocks)."""
     import hashlib
 
-    weights = Path(directory) / "model.safetensors"
     digest = hashlib.sha256()
-    with open(weights, "rb") as handle:
+    with open(Path(directory) / "model.safetensors", "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return f"{Path(directory).resolve().name}@{digest.hexdigest()[:12]}"
+    return digest.hexdigest()
+
+
+def model_id(directory: str | Path) -> str:
+    """A short identifier of a model for output records: ``<folder name>@<weights hash prefix>``."""
+    return f"{Path(directory).resolve().name}@{weights_sha256(directory)[:12]}"

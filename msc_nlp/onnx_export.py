@@ -89,13 +89,9 @@ def cache_root() -> Path:
 
 def weights_digest(model_dir: str | Path) -> str:
     """SHA-256 of a model folder's ``model.safetensors`` (first 16 hex digits): the export's cache key."""
-    import hashlib
+    from msc_nlp.model import weights_sha256
 
-    digest = hashlib.sha256()
-    with open(Path(model_dir) / "model.safetensors", "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+    return weights_sha256(model_dir)[:16]
 
 
 def cached_export(model_dir: str | Path, cache: str | Path | None = None) -> Path:

@@ -141,10 +141,16 @@ def train(config: TrainConfig, progress: bool = False, train_docs: list[Document
     else:
         tokenizer, model = load_base(config.base_model)
     fitted = train_docs + augment(train_docs, config.augment_copies, config.seed) if config.augment_copies else train_docs
-    windows = _windows(tokenizer, fitted, config)
+    augment_rng = random.Random(config.seed + 1)
+
+    def epoch_documents() -> list[Document]:
+        if not config.augment_probability:
+            return fitted
+        return resample_augmented(fitted, config.augment_probability, augment_rng)
+
+    windows = _windows(tokenizer, epoch_documents(), config)  # epoch 1's windows, also used to count steps
     log.info("training on %d documents (%d with augmented copies), %d windows, %d threads", len(train_docs),
              len(fitted), len(windows), threads)
-    augment_rng = random.Random(config.seed + 1)
 
     generator = torch.Generator().manual_seed(config.seed)
     steps_per_epoch = (len(windows) + config.batch_size - 1) // config.batch_size
@@ -164,8 +170,8 @@ def train(config: TrainConfig, progress: bool = False, train_docs: list[Document
     history = []
     for epoch in range(1, config.epochs + 1):
         model.train()
-        if config.augment_probability:
-            windows = _windows(tokenizer, resample_augmented(fitted, config.augment_probability, augment_rng), config)
+        if config.augment_probability and epoch > 1:
+            windows = _windows(tokenizer, epoch_documents(), config)
         order = torch.randperm(len(windows), generator=generator).tolist()
         losses = []
         bar = tqdm(range(0, len(order), config.batch_size), desc=f"epoch {epoch}", disable=not progress, unit="batch")
